@@ -1,0 +1,45 @@
+"""Tiny fake datasets written in the real on-disk formats (torchgeo's ``tests/data`` idea).
+
+Nothing here is derived from real data: images are random textures, matrices random Gaussians.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import scipy.io as sio
+from PIL import Image
+
+
+def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    small = rng.random((h // 8 + 1, w // 8 + 1))
+    img = np.kron(small, np.ones((8, 8)))[:h, :w]
+    return (255 * (0.6 * img + 0.4 * rng.random((h, w)))).astype(np.uint8)
+
+
+def make_cs_root(root: Path, n_train: int = 6, ratios: tuple[int, ...] = (10, 25)) -> Path:
+    """``images/{Train400,T91,Set11,BSD68}`` + ``cs/phi`` in the ISTA-Net / DnCNN layouts."""
+    rng = np.random.default_rng(0)
+    for sub, n, size, ext, mode in (
+        ("Train400", n_train, (120, 120), ".png", "L"),
+        ("T91", 3, (110, 130), ".bmp", "RGB"),
+        ("Set11", 2, (66, 70), ".tif", "P"),
+        ("BSD68", 2, (50, 60), ".png", "L"),
+    ):
+        d = root / "images" / sub
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            a = _texture(rng, *size)
+            im = Image.fromarray(np.stack([a, a[::-1], a[:, ::-1]], -1)) if mode == "RGB" else Image.fromarray(a)
+            if mode == "P":
+                im = im.convert("RGB").convert("P")
+            im.save(d / f"img{i}{ext}")
+    phi_dir = root / "cs" / "phi"
+    phi_dir.mkdir(parents=True, exist_ok=True)
+    for r in ratios:
+        m = int(round(r / 100 * 1089))
+        phi = rng.standard_normal((m, 1089)) / np.sqrt(1089)
+        sio.savemat(phi_dir / f"phi_0_{r}_1089.mat", {"phi": phi})
+        sio.savemat(phi_dir / f"Initialization_Matrix_{r}.mat", {"Qinit": phi.T.copy()})
+    return root

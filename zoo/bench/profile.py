@@ -1,0 +1,107 @@
+"""Cost measurements: parameters, FLOPs, latency, peak memory, training throughput.
+
+Timings are medians of repeated runs in one process and are reported with the thread count;
+compare models as ratios within one run (shared machines are noisy).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+__all__ = ["param_counts", "flops", "latency", "peak_memory", "train_throughput"]
+
+
+def param_counts(net: nn.Module) -> dict[str, float]:
+    """Total and split counts (raw and /2**20, the papers' "M")."""
+    tot = sum(p.numel() for p in net.parameters())
+    phys = sum(p.numel() for n, p in net.named_parameters() if n.startswith("physics."))
+    ad = sum(p.numel() for n, p in net.named_parameters() if ".lora_" in n)
+    step = sum(p.numel() for n, p in net.named_parameters() if n == "step")
+    prior = tot - phys - step
+    out = {"total": tot, "physics": phys, "prior": prior, "prior_adapters": ad, "prior_base": prior - ad}
+    out.update({f"{k}_M": v / 2**20 for k, v in list(out.items())})
+    return out
+
+
+def _example(net: nn.Module, size: int) -> dict:
+    """Network inputs for a random ``size²`` image with the net's channel count."""
+    if hasattr(net, "example_inputs"):
+        return net.example_inputs(size)
+    return net.measure(torch.rand(1, int(getattr(net, "channels", 1)), size, size))
+
+
+@torch.no_grad()
+def flops(net: nn.Module, size: int = 256) -> float:
+    """Forward FLOPs (multiply-adds × 2) on a ``size²`` input, via torch's FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    inputs = _example(net, size)
+    with FlopCounterMode(display=False) as fc:
+        net(**inputs)
+    return float(fc.get_total_flops())
+
+
+@torch.no_grad()
+def latency(net: nn.Module, size: int = 256, repeats: int = 5) -> float:
+    """Median forward seconds on one ``size²`` image (after one warm-up run)."""
+    inputs = _example(net, size)
+    net(**inputs)
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        net(**inputs)
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def _child(name: str, path: str | None, size: int) -> None:
+    import resource
+
+    import zoo
+
+    torch.set_num_threads(int(sys.argv[-1]))
+    net = zoo.load(name, path=path or None) if name != "-" else None
+    inputs = _example(net, size)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with torch.no_grad():
+        net(**inputs)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_extra_bytes": (peak - base) * 1024}))
+
+
+def peak_memory(name: str, path: str | None = None, size: int = 256) -> float:
+    """Extra resident memory (bytes) of one forward pass, measured in a fresh process (CPU)."""
+    code = (
+        "import sys; from zoo.bench.profile import _child; "
+        f"_child({name!r}, {path!r}, {size})"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(torch.get_num_threads())], capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_bytes"])
+
+
+def train_throughput(net: nn.Module, patch: int = 99, batch: int = 8, steps: int = 3) -> float:
+    """Training patches per second (forward, L1 loss, backward, AdamW step) with the net's trainable params."""
+    net.train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4)
+    x = torch.rand(batch, int(getattr(net, "channels", 1)), patch, patch)
+
+    def step() -> None:
+        opt.zero_grad()
+        loss = (net(**net.measure(x)) - x).abs().mean()
+        loss.backward()
+        opt.step()
+
+    step()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    net.eval()
+    return batch * steps / (time.perf_counter() - t)

@@ -1,0 +1,178 @@
+"""``zoo bench``: per-image and mean tables, costs, published rows, PNG grids — from one run.
+
+Outputs in ``out_dir``: ``per_image.csv``, ``summary.json`` (protocol, environment, every number),
+``summary.md`` (the tables for the README), ``grids/<model>/<dataset>/<image>.png``
+(input | output | target | |error|×4). Grids show test images: they stay out of git.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+import zoo
+from zoo.bench import profile
+from zoo.bench.protocols import get_protocol
+from zoo.bench.published import published_rows
+from zoo.hub.files import atomic_write
+
+__all__ = ["run_bench"]
+
+
+def _grid(proto, inp: torch.Tensor, out: torch.Tensor, tgt: torch.Tensor) -> Image.Image:
+    err = ((out - tgt).abs() * 4).clamp(0, 1)
+    return Image.fromarray(np.concatenate([proto.to_image(t) for t in (inp, out, tgt, err)], axis=1))
+
+
+def run_bench(
+    names: Sequence[str],
+    out_dir: str | os.PathLike,
+    datasets: Sequence[str] | None = None,
+    data_root: str | None = None,
+    paths: dict[str, str] | None = None,
+    floor: bool = True,
+    grids: bool = True,
+    costs: bool = True,
+    cost_size: int = 256,
+    limit: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Benchmark pretrained zoo models (same task) and write the tables; returns the summary dict."""
+    from tqdm.auto import tqdm
+
+    out = Path(out_dir)
+    if (out / "summary.json").exists() and not overwrite:
+        raise FileExistsError(f"{out}/summary.json exists; pass --overwrite to replace the results")
+    tasks = {zoo.get_entry(n).task for n in names}
+    if len(tasks) != 1:
+        raise ValueError(f"bench one task at a time, got {sorted(tasks)}")
+    proto = get_protocol(tasks.pop())
+    ds_names = list(datasets or proto.datasets)
+    data = {d: proto.load(d, data_root)[:limit] for d in ds_names}
+    rows: list[dict] = []
+    summary: dict = {
+        "command": "zoo bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "zoo.bench.run_bench",
+        "task": proto.task,
+        "protocol": proto.description,
+        "environment": {
+            "torch": torch.__version__, "zoo": zoo.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads(), "device": "cpu", "date": time.strftime("%Y-%m-%d"),
+        },
+        "models": {},
+        "published": {},
+    }
+    floors_done: set[str] = set()
+    for name in names:
+        net = zoo.load(name, path=(paths or {}).get(name))
+        setting = proto.setting(net)
+        rec: dict = {"setting": setting, "datasets": {}}
+        for d, items in data.items():
+            summary["published"].setdefault(f"{d}/{setting}", published_rows(proto.task, d, setting))
+            per = {k: [] for k in proto.metrics}
+            per_floor = {k: [] for k in proto.metrics}
+            for img_name, batch in tqdm(items, desc=f"{name} {d}", disable=not progress, leave=False):
+                x = batch["target"]
+                with torch.no_grad():
+                    inputs = proto.inputs(net, batch)
+                    y_hat = net(**inputs).float()
+                    base = proto.floor(net, inputs).float() if floor else None
+                row = {"model": name, "dataset": d, "image": img_name}
+                for k, fn in proto.metrics.items():
+                    v = float(fn(y_hat, x)[0])
+                    row[k] = round(v, 4)
+                    per[k].append(v)
+                    if base is not None:
+                        vf = float(fn(base, x)[0])
+                        row[f"floor_{k}"] = round(vf, 4)
+                        per_floor[k].append(vf)
+                rows.append(row)
+                if grids:
+                    g = out / "grids" / name / d / f"{img_name}.png"
+                    g.parent.mkdir(parents=True, exist_ok=True)
+                    _grid(proto, base if base is not None else x, y_hat, x).save(g)
+            rec["datasets"][d] = {k: float(np.mean(v)) for k, v in per.items()}
+            rec["datasets"][d]["images"] = len(items)
+            key = f"{d}/{setting}"
+            if floor and key not in floors_done:
+                floors_done.add(key)
+                summary.setdefault("floor", {})[key] = {
+                    "method": proto.floor_name + f" ({name})", **{k: float(np.mean(v)) for k, v in per_floor.items()}}
+        rec["params"] = profile.param_counts(net)
+        if costs:
+            rec["gflops"] = profile.flops(net, cost_size) / 2**30
+            rec["latency_s"] = profile.latency(net, cost_size)
+            try:
+                rec["peak_mem_mib"] = profile.peak_memory(name, (paths or {}).get(name), cost_size) / 2**20
+            except Exception as e:  # a failed child measurement must not sink the whole table
+                rec["peak_mem_mib"] = None
+                rec["peak_mem_error"] = str(e)[:200]
+            net.requires_grad_(False)
+            if hasattr(net, "mode") and net.mode == "lora":
+                for n_, p in net.named_parameters():
+                    p.requires_grad_(".lora_" in n_ or n_ == "step" or n_.startswith("physics."))
+            else:
+                net.requires_grad_(True)
+            rec["train_patches_per_s"] = profile.train_throughput(net)
+            rec["cost_protocol"] = f"{cost_size}x{cost_size} input, {torch.get_num_threads()} CPU threads; training: 8x99x99 patches, trainable params as in the recipe"
+        summary["models"][name] = rec
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "per_image.csv", overwrite=True) as tmp:
+        with open(tmp, "w", newline="") as f:
+            keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("model", "dataset", "image"), k))
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(rows)
+    with atomic_write(out / "summary.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1))
+    with atomic_write(out / "summary.md", overwrite=True) as tmp:
+        tmp.write_text(render_markdown(summary))
+    return summary
+
+
+def _f(v, nd=2) -> str:
+    return "–" if v is None else (f"{v:.{nd}f}" if isinstance(v, float) else str(v))
+
+
+def render_markdown(s: dict) -> str:
+    """The summary as Markdown tables (quality with floor + published rows; costs)."""
+    lines = [f"# Benchmark: {s['task']}", "", f"Command: `{s['command']}`  ", f"Environment: {s['environment']}", ""]
+    lines += ["Protocol: " + "; ".join(f"{k}: {v}" for k, v in s["protocol"].items()), ""]
+    dsets = sorted({d for m in s["models"].values() for d in m["datasets"]})
+    for d in dsets:
+        lines += [f"## {d}", "", "| method | setting | PSNR (dB) | SSIM | source |", "|---|---|---|---|---|"]
+        settings = sorted({m["setting"] for m in s["models"].values()}, key=lambda x: float(x[1:]) if x[1:].isdigit() else 0)
+        for st in settings:
+            fl = s.get("floor", {}).get(f"{d}/{st}")
+            if fl:
+                lines.append(f"| {fl['method']} | {st} | {_f(fl.get('psnr'))} | {_f(fl.get('ssim'), 4)} | this run |")
+            for name, m in s["models"].items():
+                if m["setting"] == st and d in m["datasets"]:
+                    r = m["datasets"][d]
+                    lines.append(f"| **{name}** | {st} | {_f(r.get('psnr'))} | {_f(r.get('ssim'), 4)} | this run |")
+            for r in s["published"].get(f"{d}/{st}", []):
+                lines.append(f"| {r['method']} | {st} | {_f(r.get('psnr'))} | {_f(r.get('ssim'), 4)} | published |")
+        lines.append("")
+    if any("gflops" in m for m in s["models"].values()):
+        lines += ["## Costs", "", "| model | params | params (M=2²⁰) | prior params | prior base / adapters | GFLOPs (2³⁰) | latency (s) | peak mem (MiB) | train patches/s |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, m in s["models"].items():
+            p = m["params"]
+            lines.append(
+                f"| {name} | {p['total']:,} | {p['total_M']:.3f} | {p['prior']:,} ({p['prior_M']:.3f} M) | "
+                f"{p['prior_base']:,} / {p['prior_adapters']:,} | {_f(m.get('gflops'))} | {_f(m.get('latency_s'), 3)} | "
+                f"{_f(m.get('peak_mem_mib'), 1)} | {_f(m.get('train_patches_per_s'), 1)} |")
+        first = next(iter(s["models"].values()))
+        lines += ["", f"Cost protocol: {first.get('cost_protocol', '')}", ""]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,45 @@
+"""The ``zoo`` command line.
+
+    zoo list [PATTERN] [--task T] [--pretrained]
+    zoo info NAME
+    zoo restore NAME INPUT -o OUTPUT
+    zoo bench NAME [...] | --recipe R
+    zoo fit|validate|test|predict --config recipes/X.yaml [Lightning CLI flags]
+    zoo finetune NAME --data FOLDER
+    zoo export RUN_DIR --name NAME
+    zoo prefetch [NAME ...]
+    zoo publish NAME --repo-id ORG/REPO
+    zoo demo [-o DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+LIGHTNING = ("fit", "validate", "test", "predict")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in LIGHTNING:
+        from zoo.cli.lightning import run_lightning
+
+        run_lightning(argv)
+        return 0
+    from zoo.cli.commands import build_parser
+
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if not getattr(ns, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(ns.func(ns) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError) as e:
+        print(f"zoo {ns.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""Network building blocks: plain ``nn.Module`` s (LoRA layers, denoisers), no physics, no training."""
+
+from zoo.nn.lora import (
+    LoRALayer,
+    count_parameters,
+    freeze_base,
+    inject_lora,
+    load_adapters,
+    lora_rank,
+    lora_state_dict,
+    merge_lora,
+    save_adapters,
+    set_stage,
+)
+from zoo.nn.unet import ResUNet
+
+__all__ = [
+    "LoRALayer",
+    "ResUNet",
+    "count_parameters",
+    "freeze_base",
+    "inject_lora",
+    "load_adapters",
+    "lora_rank",
+    "lora_state_dict",
+    "merge_lora",
+    "save_adapters",
+    "set_stage",
+]

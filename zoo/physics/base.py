@@ -1,0 +1,77 @@
+"""Linear forward operators with exact adjoints.
+
+Every operator is an ``nn.Module`` whose masks/kernels/matrices are buffers (or parameters when
+learnable), so ``.to(device, dtype)`` moves them and nothing is hard-coded to a device. The maths
+runs in float32 even inside ``torch.autocast`` (see :func:`fp32`): FFTs, sums over many bands and
+Gram systems lose too much in bf16/fp16.
+
+Contract (checked by ``tests/test_physics.py`` for every operator of the zoo):
+
+* ``A(x)`` and ``A_adjoint(y)`` with ⟨A x, y⟩ = ⟨x, Aᵀ y⟩ (to 1e-5 relative, float64);
+* ``x_shape(...)`` / ``y_shape(...)`` give matching shapes;
+* ``A_dagger(y)`` a cheap initial estimate (pseudo-inverse or a learned linear map).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, TypeVar
+
+import torch
+import torch.nn as nn
+
+__all__ = ["LinearPhysics", "fp32", "check_finite"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fp32(fn: F) -> F:
+    """Run ``fn`` with autocast disabled and floating tensor arguments promoted to ≥ float32.
+
+    float64 inputs stay float64 (the adjoint tests use it); the result is returned in float32/64,
+    the caller decides whether to cast back.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kwargs):
+        def up(t):
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+                return t.float()
+            return t
+
+        dev = next((a.device.type for a in args if isinstance(a, torch.Tensor)), "cpu")
+        with torch.autocast(device_type=dev, enabled=False):
+            return fn(self, *[up(a) for a in args], **{k: up(v) for k, v in kwargs.items()})
+
+    return wrapper  # type: ignore[return-value]
+
+
+def check_finite(t: torch.Tensor, what: str) -> None:
+    """Refuse NaN/Inf input with an error that says which tensor and what to do."""
+    if not torch.isfinite(t).all():
+        n = int((~torch.isfinite(t)).sum())
+        raise ValueError(f"{what} contains {n} NaN/Inf values: clean or mask them before restoration.")
+
+
+class LinearPhysics(nn.Module):
+    """Base class of the zoo's linear operators ``y = A x``.
+
+    Subclasses implement :meth:`A` and :meth:`A_adjoint`; :meth:`A_dagger` defaults to the
+    adjoint. ``forward`` is ``A``.
+    """
+
+    def A(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802 (maths notation)
+        raise NotImplementedError
+
+    def A_adjoint(self, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # noqa: N802
+        raise NotImplementedError
+
+    def A_dagger(self, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # noqa: N802
+        return self.A_adjoint(y, **kwargs)
+
+    def gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """∇ ½‖A x − y‖² = Aᵀ(A x − y), at the spatial size of ``x``."""
+        return self.A_adjoint(self.A(x) - y, img_size=tuple(x.shape[-2:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.A(x)

@@ -1,0 +1,7 @@
+"""Lightning modules (loss, metrics, optimiser) around the zoo's networks."""
+
+from zoo.training.lorun import LoRunModule
+from zoo.training.callbacks import ExportWeights
+from zoo.training.module import RestorationModule, read_state_dict
+
+__all__ = ["RestorationModule", "LoRunModule", "ExportWeights", "read_state_dict"]

@@ -1,0 +1,52 @@
+"""Lightning module of LoRun and its Block-K baseline: the paper's two-phase training.
+
+* phase 1: ``model: lorun-cs-base-r25`` (one GDM + base denoiser), all weights train;
+* phase 2: ``model: lorun-cs-r25`` with ``phase1_weights`` pointing at phase 1; the base is
+  copied into every stage and frozen, only LoRA adapters, step sizes and the learnable sampling
+  operator train (``freeze_base=True``);
+* Block-K: ``model: block9-cs-r25`` with the same ``phase1_weights``: each stage starts from the
+  same base and all weights train (equal start, equal step budget).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.training.module import RestorationModule, read_state_dict
+
+__all__ = ["LoRunModule"]
+
+
+class LoRunModule(RestorationModule):
+    """:class:`RestorationModule` + phase-1 initialisation and base freezing.
+
+    Args:
+        phase1_weights: weights of a trained phase-1 (``mode="single"``) model to start from.
+        phase1_physics: also copy the phase-1 sampling operator (``False`` when phase 1 ran at
+            another CS ratio: the base denoiser is shared, Φ is this model's own).
+        freeze_base: freeze the shared base denoiser (phase 2 of LoRun).
+        **kwargs: see :class:`RestorationModule`.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        phase1_weights: str | None = None,
+        phase1_physics: bool = True,
+        freeze_base: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        if phase1_weights:
+            self.net.init_from_single(read_state_dict(phase1_weights), physics=phase1_physics)
+        if freeze_base and self.net.mode == "lora":
+            self.net.phase2_trainable()
+
+    def export_config(self) -> dict[str, Any]:
+        cfg = super().export_config()
+        phys = getattr(self.net, "physics", None)
+        if phys is not None and hasattr(phys, "qinit"):
+            # the weights carry Φ/Qinit: rebuild without the data folder
+            cfg.update(phi_init="checkpoint", qinit=phys.qinit is not None)
+            cfg.pop("data_root", None)
+        return cfg

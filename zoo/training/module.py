@@ -1,0 +1,183 @@
+"""The Lightning base module every architecture subclasses (thin: loss, metrics, optimiser).
+
+Batch contract (a dict):
+
+* ``"target"``: the clean image ``x`` (N, C, H, W) — present for training/validation/test;
+* ``"inputs"`` (optional): the keyword inputs of the network (measurement, guide, physics
+  parameters). When absent they are simulated from the target with ``net.measure(target)``,
+  so synthetic-measurement tasks (CS, CASSI simulation) need only clean images.
+
+The network is built from the registry (``model`` name + ``model_config`` overrides), so a
+recipe names a zoo model and the saved hyper-parameters rebuild it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import lightning as L
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import zoo
+from zoo.metrics import ergas, psnr, sam, ssim
+
+__all__ = ["RestorationModule"]
+
+
+class RestorationModule(L.LightningModule):
+    """Base Lightning module of the zoo.
+
+    Args:
+        model: registry name (``zoo list``).
+        model_config: overrides of the registry's default config.
+        lr: peak learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        min_lr: end of the cosine schedule.
+        warmup_steps: linear warm-up steps.
+        loss: ``"l1"``, ``"mse"``, ``"rmse"`` or ``"charbonnier"``.
+        supervise_last: deep supervision on the last n stage outputs (1 = final output only).
+        supervise_weights: weights of those outputs, last first (default all 1).
+        spectral: also log SAM/ERGAS (multi-/hyper-spectral data).
+        init_weights: a ``.safetensors`` / Lightning ``.ckpt`` / zoo checkpoint name to start from.
+        physics_lr_scale: learning-rate factor of learnable physics (Φ, Qinit), whose entries are
+            small (≈1/√n) and would be wrecked by the denoiser's rate.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        model_config: dict[str, Any] | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        min_lr: float = 1e-6,
+        warmup_steps: int = 0,
+        loss: str = "l1",
+        supervise_last: int = 1,
+        supervise_weights: Sequence[float] | None = None,
+        spectral: bool = False,
+        init_weights: str | None = None,
+        physics_lr_scale: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if loss not in ("l1", "mse", "rmse", "charbonnier"):
+            raise ValueError(f"loss must be l1, mse, rmse or charbonnier, got {loss!r}")
+        self.net: nn.Module = zoo.create(model, **(model_config or {}))
+        if init_weights:
+            self.load_init_weights(init_weights)
+        self.test_names: list[str] = []
+
+    # -- hooks for subclasses -----------------------------------------------------------------
+    def load_init_weights(self, ref: str) -> None:
+        """Load network weights (strict) from a file or a pretrained zoo name."""
+        self.net.load_state_dict(read_state_dict(ref), strict=True)
+
+    def export_config(self) -> dict[str, Any]:
+        """The registry config that rebuilds ``self.net`` for a zoo checkpoint."""
+        return dict(self.hparams.model_config or {})
+
+    # -- forward ---------------------------------------------------------------------------------
+    def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
+        if "inputs" in batch:
+            return batch["inputs"]
+        return self.net.measure(batch["target"])
+
+    def forward(self, **inputs: Any) -> torch.Tensor:
+        return self.net(**inputs)
+
+    def _loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        kind = self.hparams.loss
+        pred = pred.float()
+        if kind == "l1":
+            return F.l1_loss(pred, target)
+        if kind == "mse":
+            return F.mse_loss(pred, target)
+        if kind == "rmse":
+            return torch.sqrt(F.mse_loss(pred, target) + 1e-12)
+        return torch.sqrt((pred - target) ** 2 + 1e-6).mean()
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        target = batch["target"]
+        n = int(self.hparams.supervise_last)
+        if n > 1:
+            outs = self.net(**self.inputs(batch), return_all=True)[-n:][::-1]
+            w = list(self.hparams.supervise_weights or [1.0] * n)
+            loss = sum(wi * self._loss(o, target) for wi, o in zip(w, outs)) / sum(w[: len(outs)])
+        else:
+            loss = self._loss(self(**self.inputs(batch)), target)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss at step {self.global_step}: lower lr or use fp32")
+        self.log("train/loss", loss, prog_bar=True, batch_size=target.shape[0])
+        return loss
+
+    def _evaluate(self, batch: dict[str, Any], stage: str, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
+        target = batch["target"]
+        pred = self(**self.inputs(batch)).float()
+        m = {"psnr": psnr(pred, target), "ssim": ssim(pred, target)}
+        if self.hparams.spectral:
+            m["sam"], m["ergas"] = sam(pred, target), ergas(pred, target)
+        prefix = stage
+        if stage == "test" and self.test_names:
+            prefix = f"test/{self.test_names[dataloader_idx]}"
+        for k, v in m.items():
+            self.log(f"{prefix}/{k}", v.mean(), batch_size=target.shape[0], add_dataloader_idx=False,
+                     prog_bar=(k == "psnr"), sync_dist=True)
+        return m
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, "val", dataloader_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._evaluate(batch, "test", dataloader_idx)
+
+    def on_test_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        self.test_names = list(getattr(dm, "test_names", []) or [])
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        return self(**self.inputs(batch)).float().clamp(0, 1)
+
+    # -- optimisation ------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        if not named:
+            raise ValueError("no trainable parameters (everything is frozen)")
+        lr = self.hparams.lr
+        groups = [
+            {"params": [p for n, p in named if not n.startswith("net.physics.")], "lr": lr},
+            {"params": [p for n, p in named if n.startswith("net.physics.")], "lr": lr * self.hparams.physics_lr_scale,
+             "weight_decay": 0.0},
+        ]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=self.hparams.weight_decay)
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        warm, floor = int(self.hparams.warmup_steps), self.hparams.min_lr / self.hparams.lr
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return (step + 1) / warm
+            t = min(1.0, (step - warm) / max(1, total - warm))
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+def read_state_dict(ref: str) -> dict[str, torch.Tensor]:
+    """State dict of a network from a ``.safetensors`` file, a Lightning ``.ckpt`` or a zoo name."""
+    from pathlib import Path
+
+    p = Path(ref)
+    if p.suffix == ".safetensors" and p.is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(p))
+    if p.suffix == ".ckpt" and p.is_file():
+        # our own Lightning checkpoints: weights_only keeps pickle code execution out
+        ck = torch.load(str(p), map_location="cpu", weights_only=True)
+        return {k[len("net."):]: v for k, v in ck["state_dict"].items() if k.startswith("net.")}
+    if p.exists():
+        raise ValueError(f"cannot read weights from {p}: expected .safetensors or a Lightning .ckpt")
+    return zoo.load(ref).state_dict()
