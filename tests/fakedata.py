@@ -39,7 +39,7 @@ def make_cs_root(root: Path, n_train: int = 6, ratios: tuple[int, ...] = (10, 25
     phi_dir.mkdir(parents=True, exist_ok=True)
     for r in ratios:
         m = int(round(r / 100 * 1089))
-        phi = rng.standard_normal((m, 1089)) / np.sqrt(1089)
+        phi = np.linalg.qr(rng.standard_normal((1089, m)))[0].T  # orthonormal rows, like ISTA-Net's
         sio.savemat(phi_dir / f"phi_0_{r}_1089.mat", {"phi": phi})
         sio.savemat(phi_dir / f"Initialization_Matrix_{r}.mat", {"Qinit": phi.T.copy()})
     return root

@@ -23,14 +23,17 @@ def test_registry_lists_and_errors():
 
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_every_model_builds_and_restores(name):
-    cfg = dict(widths=(8, 16))
-    if zoo.get_entry(name).default_config.get("mode") != "single":
-        cfg["stages"] = 2
-    net = zoo.create(name, **cfg).eval()
-    x = torch.rand(1, 1, 40, 45)
+    """Every registered model: tiny instance (the entry's test_config) → finite output of the input's shape."""
+    from zoo.bench.profile import _example
+
+    e = zoo.get_entry(name)
+    net = zoo.create(name, **e.test_config).eval()
+    assert e.task and e.paper and e.licence and e.description
+    inputs = _example(net, 48)
     with torch.no_grad():
-        out = net(**net.measure(x))
-    assert out.shape == x.shape and torch.isfinite(out).all()
+        out = net(**inputs)
+    assert out.ndim == 4 and out.shape[-2:] == (48, 48) and torch.isfinite(out).all()
+    assert out.shape[1] == int(getattr(net, "channels", 1))
 
 
 def test_untrained_lorun_equals_iterated_gradient_steps():
@@ -56,7 +59,9 @@ def test_two_phase_init_and_freezing():
     net.phase2_trainable()
     trainable = {n for n, p in net.named_parameters() if p.requires_grad}
     assert "step" in trainable and "physics.phi" in trainable
-    assert all(".lora_" in n or n == "step" or n.startswith("physics.") for n in trainable)
+    assert all(".lora_" in n or n in ("step", "strength") or n.startswith("physics.") for n in trainable)
+    assert net.strength[1:].tolist() == [0.0, 0.0]  # later stages start at zero strength
+    assert net.strength[0] == single.strength[0]
     # adapters start at zero: every stage of phase 2 equals the phase-1 denoiser
     x = torch.rand(1, 1, 33, 33)
     z = torch.rand(1, 1, 33, 33)
@@ -66,7 +71,21 @@ def test_two_phase_init_and_freezing():
     block.init_from_single(single)
     with torch.no_grad():
         assert torch.allclose(block.prior(1)(z), single.denoiser(z), atol=1e-6)
-    assert x is not None
+    # so the unrolled start = the phase-1 output followed by plain gradient steps
+    inp = net.measure(x)
+    with torch.no_grad():
+        ref = single(**inp)
+        for _ in range(2):
+            ref = ref - net.step[0] * net.physics.gradient(ref, inp["y"])
+        assert torch.allclose(net(**inp), ref, atol=1e-5)
+
+
+def test_old_weights_without_strength_still_load():
+    net = zoo.create("lorun-cs-r25", **TINY)
+    sd = {k: v for k, v in net.state_dict().items() if k != "strength"}
+    net.strength.data.zero_()
+    net.load_state_dict(sd, strict=True)
+    assert torch.equal(net.strength, torch.ones(3))
 
 
 def test_init_from_other_ratio_keeps_own_physics():

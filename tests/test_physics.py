@@ -111,3 +111,17 @@ def test_block_cs_wrong_phi_and_measurement():
         BlockCS(0.25).A_adjoint(torch.rand(1, 109, 2, 2))
     with pytest.raises(ValueError, match="img_size"):
         BlockCS(0.25).A_adjoint(torch.rand(1, 272, 2, 2), img_size=(20, 66))
+
+
+def test_prox_l2_solves_the_data_step(op_case):
+    """x* = prox satisfies the optimality condition x − z + γAᵀ(Ax − y) = 0."""
+    op, shape = op_case
+    z = torch.rand(*shape, dtype=torch.float64)
+    y = _map(lambda t: torch.rand_like(t), op.A(torch.rand(*shape, dtype=torch.float64)))
+    x = op.prox_l2(z, y, 0.7, iters=200, tol=1e-12)
+    res = x - z + 0.7 * op.A_adjoint(_map(lambda t: t, _sub(op.A(x), y)), img_size=shape[-2:])
+    assert res.abs().max() < 1e-6
+
+
+def _sub(a, b):
+    return {k: a[k] - b[k] for k in a} if isinstance(a, dict) else a - b

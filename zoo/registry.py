@@ -43,6 +43,10 @@ class ModelEntry:
         paper: citation of the method.
         licence: licence of the weights/code.
         description: one line for ``zoo list``.
+        test_config: overrides that make a tiny instance for fast tests (timm's test config).
+
+    The checkpoint tags (hash, Hub repo/revision, training, bench) live in
+    ``checkpoints_manifest.json``: :attr:`checkpoint` returns this entry's record.
     """
 
     name: str
@@ -53,6 +57,18 @@ class ModelEntry:
     paper: str = ""
     licence: str = "Apache-2.0"
     description: str = ""
+    test_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def checkpoint(self):
+        """The manifest record of this model's pretrained weights (``None`` if it has none)."""
+        from zoo.hub.manifest import load_manifest
+
+        return load_manifest().checkpoints.get(self.name)
+
+    @property
+    def pretrained(self) -> bool:
+        return self.checkpoint is not None
 
     def build(self, **overrides: Any) -> nn.Module:
         cfg = {**self.default_config, **overrides}

@@ -23,7 +23,7 @@ def param_counts(net: nn.Module) -> dict[str, float]:
     tot = sum(p.numel() for p in net.parameters())
     phys = sum(p.numel() for n, p in net.named_parameters() if n.startswith("physics."))
     ad = sum(p.numel() for n, p in net.named_parameters() if ".lora_" in n)
-    step = sum(p.numel() for n, p in net.named_parameters() if n == "step")
+    step = sum(p.numel() for n, p in net.named_parameters() if n in ("step", "strength"))
     prior = tot - phys - step
     out = {"total": tot, "physics": phys, "prior": prior, "prior_adapters": ad, "prior_base": prior - ad}
     out.update({f"{k}_M": v / 2**20 for k, v in list(out.items())})
@@ -61,23 +61,48 @@ def latency(net: nn.Module, size: int = 256, repeats: int = 5) -> float:
     return statistics.median(ts)
 
 
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def _child(name: str, path: str | None, size: int) -> None:
     import resource
 
     import zoo
 
     torch.set_num_threads(int(sys.argv[-1]))
-    net = zoo.load(name, path=path or None) if name != "-" else None
+    net = zoo.load(name, path=path or None)
     inputs = _example(net, size)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        # reset the resident-set high-water mark (Linux), so VmHWM is the forward pass's own peak
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        base = _status_kib("VmRSS")
+    except OSError:
+        base = None
+    if base is None:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with torch.no_grad():
         net(**inputs)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_extra_bytes": (peak - base) * 1024}))
+    peak = _status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"peak_extra_bytes": max(0, peak - base) * 1024}))
 
 
 def peak_memory(name: str, path: str | None = None, size: int = 256) -> float:
-    """Extra resident memory (bytes) of one forward pass, measured in a fresh process (CPU)."""
+    """Peak extra memory (bytes) of one forward pass of a pretrained model.
+
+    CPU: measured in a fresh process as the rise of the resident-set high-water mark (reset
+    just before the first pass, so the allocator holds no freed pages to reuse) over the
+    resident set after loading. CUDA: use
+    ``torch.cuda.max_memory_allocated`` around the pass instead.
+    """
     code = (
         "import sys; from zoo.bench.profile import _child; "
         f"_child({name!r}, {path!r}, {size})"

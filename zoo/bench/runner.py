@@ -113,8 +113,10 @@ def run_bench(
         if costs:
             rec["gflops"] = profile.flops(net, cost_size) / 2**30
             rec["latency_s"] = profile.latency(net, cost_size)
+            rec["weights_mib"] = sum(t.numel() * t.element_size() for t in [*net.parameters(), *net.buffers()]) / 2**20
             try:
-                rec["peak_mem_mib"] = profile.peak_memory(name, (paths or {}).get(name), cost_size) / 2**20
+                runs = sorted(profile.peak_memory(name, (paths or {}).get(name), cost_size) for _ in range(3))
+                rec["peak_mem_mib"] = runs[1] / 2**20  # median of 3 fresh processes (RSS is noisy)
             except Exception as e:  # a failed child measurement must not sink the whole table
                 rec["peak_mem_mib"] = None
                 rec["peak_mem_error"] = str(e)[:200]
@@ -130,7 +132,8 @@ def run_bench(
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "per_image.csv", overwrite=True) as tmp:
         with open(tmp, "w", newline="") as f:
-            keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("model", "dataset", "image"), k))
+            lead = ["model", "dataset", "image"]
+            keys = lead + sorted({k for r in rows for k in r} - set(lead))
             w = csv.DictWriter(f, fieldnames=keys)
             w.writeheader()
             w.writerows(rows)
@@ -165,14 +168,15 @@ def render_markdown(s: dict) -> str:
                 lines.append(f"| {r['method']} | {st} | {_f(r.get('psnr'))} | {_f(r.get('ssim'), 4)} | published |")
         lines.append("")
     if any("gflops" in m for m in s["models"].values()):
-        lines += ["## Costs", "", "| model | params | params (M=2²⁰) | prior params | prior base / adapters | GFLOPs (2³⁰) | latency (s) | peak mem (MiB) | train patches/s |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+        lines += ["## Costs", "", "| model | params | params (M=2²⁰) | prior params | prior base / adapters | GFLOPs (2³⁰) | latency (s) | weights (MiB) | forward peak (MiB) | train patches/s |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for name, m in s["models"].items():
             p = m["params"]
             lines.append(
                 f"| {name} | {p['total']:,} | {p['total_M']:.3f} | {p['prior']:,} ({p['prior_M']:.3f} M) | "
                 f"{p['prior_base']:,} / {p['prior_adapters']:,} | {_f(m.get('gflops'))} | {_f(m.get('latency_s'), 3)} | "
-                f"{_f(m.get('peak_mem_mib'), 1)} | {_f(m.get('train_patches_per_s'), 1)} |")
+                f"{_f(m.get('weights_mib'), 2)} | {_f(m.get('peak_mem_mib'), 1)} | {_f(m.get('train_patches_per_s'), 1)} |")
         first = next(iter(s["models"].values()))
-        lines += ["", f"Cost protocol: {first.get('cost_protocol', '')}", ""]
+        lines += ["", f"Cost protocol: {first.get('cost_protocol', '')}. Forward peak: rise of the resident set "
+                  "during one forward pass in a fresh process, median of 3 (CPU); weights: parameters + buffers in float32.", ""]
     return "\n".join(lines) + "\n"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shutil
 import time
 from pathlib import Path
 
@@ -109,7 +108,7 @@ def cmd_bench(ns: argparse.Namespace) -> int:
 
         for n, m in s["models"].items():
             set_bench(n, {"command": s["command"], "protocol": s["protocol"], "environment": s["environment"],
-                          "results": m["datasets"], "costs": {k: m.get(k) for k in ("gflops", "latency_s", "peak_mem_mib", "train_patches_per_s", "cost_protocol")},
+                          "results": m["datasets"], "costs": {k: m.get(k) for k in ("gflops", "latency_s", "weights_mib", "peak_mem_mib", "train_patches_per_s", "cost_protocol")},
                           "params": m["params"]})
             refresh_card(n)
         print(f"recorded bench results of {len(s['models'])} checkpoints in the manifest")
@@ -136,17 +135,29 @@ def cmd_export(ns: argparse.Namespace) -> int:
     # check the weights really load into the registered architecture before publishing them
     from safetensors.torch import load_file
 
-    zoo.create(ns.name, **cfg["config"]).load_state_dict(load_file(str(src / "model.safetensors")), strict=True)
-    shutil.copyfile(src / "model.safetensors", dst / "model.safetensors")
-    (dst / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    sd = load_file(str(src / "model.safetensors"))
+    zoo.create(ns.name, **cfg["config"]).load_state_dict(sd, strict=True)
+    from safetensors.torch import save_file
+
+    from zoo.hub.files import atomic_write
+
+    # half precision halves the file; load_state_dict casts back into the float32 network
+    dt = getattr(torch, ns.dtype)
+    with atomic_write(dst / "model.safetensors", overwrite=True) as tmp:
+        save_file({k: (v.to(dt) if v.is_floating_point() else v).contiguous() for k, v in sd.items()},
+                  str(tmp), metadata={"stored_dtype": ns.dtype})
+    with atomic_write(dst / "config.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(cfg, indent=2) + "\n")
     curve = json.loads((src / "learning_curve.json").read_text()) if (src / "learning_curve.json").is_file() else []
     if curve:
-        (dst / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+        with atomic_write(dst / "learning_curve.json", overwrite=True) as tmp:
+            tmp.write_text(json.dumps(curve, indent=1) + "\n")
     training = {
         "recipe": ns.recipe or "", "data": ns.data or "", "init": ns.init or "",
         "steps": int(curve[-1]["step"]) if curve else 0, "epochs": int(curve[-1]["epoch"]) + 1 if curve else 0,
         "wall_time_s": float(curve[-1]["wall_s"]) if curve else 0.0,
         "hardware": ns.hardware or f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
+        "stored_dtype": ns.dtype,
     }
     if ns.notes:
         training["notes"] = ns.notes
@@ -289,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--init")
     s.add_argument("--hardware")
     s.add_argument("--notes")
+    s.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                   help="storage dtype of the weights (float16 halves the file; loading casts back)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=cmd_export)
 

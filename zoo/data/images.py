@@ -15,12 +15,12 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-import lightning as L
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from zoo.data.base import RestorationDataModule
 from zoo.data.paths import DatasetNotFoundError, data_root
 
 __all__ = ["IMAGE_EXTS", "to_luminance", "read_grey", "list_images", "GreyPatchDataset", "GreyImageDataset", "CSDataModule"]
@@ -119,7 +119,7 @@ class GreyImageDataset(Dataset):
         return {"target": x, "name": self.files[i].stem}
 
 
-class CSDataModule(L.LightningDataModule):
+class CSDataModule(RestorationDataModule):
     """Train on grey patches from image folders; validate on held-out training images; test on Set11/BSD68.
 
     Args:
@@ -161,19 +161,3 @@ class CSDataModule(L.LightningDataModule):
             self.val_set = GreyImageDataset(self.val_files, crop=2 * hp.patch)
         if stage in ("test", "predict", None):
             self.test_sets = [GreyImageDataset(list_images(resolve_folder(d, hp.data_root))) for d in hp.test_dirs]
-
-    def _loader(self, ds: Dataset, shuffle: bool, bs: int) -> DataLoader:
-        return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=self.hparams.num_workers,
-                          drop_last=shuffle, persistent_workers=self.hparams.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True, self.hparams.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, False, 1)
-
-    def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(d, False, 1) for d in self.test_sets]
-
-    def predict_dataloader(self) -> list[DataLoader]:
-        return self.test_dataloader()

@@ -32,6 +32,10 @@ def atomic_write(path: str | os.PathLike, overwrite: bool = False) -> Iterator[P
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # mkstemp files are 0600; give the result the mode a plain open() would (0666 & ~umask)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp_path, 0o666 & ~mask)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

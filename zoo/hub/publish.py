@@ -139,6 +139,17 @@ def model_card(name: str) -> str:
         for k, v in training.to_dict().items():
             lines.append(f"- **{k}**: {v}")
         lines.append("")
+    curve = _learning_curve(name, m)
+    if curve:
+        keys = [k for k in ("val/psnr", "val/ssim", "train/loss") if any(k in c for c in curve)]
+        lead = ["phase"] if any("phase" in c for c in curve) else []
+        lead += ["step", "epoch", "wall_s"]
+        lines += ["## Learning curve", "", "(validation on held-out training images, from `learning_curve.json`)", "",
+                  "| " + " | ".join(lead + keys) + " |", "|" + "---|" * (len(lead) + len(keys))]
+        for c in curve:
+            lines.append("| " + " | ".join(str(c.get(k, "")) for k in lead) + " | "
+                         + " | ".join(f"{c[k]:.4g}" if k in c else "–" for k in keys) + " |")
+        lines.append("")
     if bench is not None and bench.results:
         metrics = sorted({k for r in bench.results.values() for k in r})
         lines += ["## Results", "", "| dataset | " + " | ".join(metrics) + " |",
@@ -152,6 +163,19 @@ def model_card(name: str) -> str:
             lines += ["Protocol: " + ", ".join(f"{k}={v}" for k, v in bench.protocol.items()), ""]
     lines += ["Weights are pinned by sha256 in unfolding-zoo's `checkpoints_manifest.json` and verified on load.", ""]
     return "\n".join(lines)
+
+
+def _learning_curve(name: str, m) -> list[dict]:
+    import json
+
+    for f in local_candidates(name, m):
+        p = Path(f) / "learning_curve.json"
+        if p.is_file():
+            try:
+                return list(json.loads(p.read_text(encoding="utf-8")))
+            except ValueError:
+                return []
+    return []
 
 
 def refresh_card(name: str, folder: str | os.PathLike | None = None) -> Path:

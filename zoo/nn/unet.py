@@ -1,8 +1,10 @@
 """Compact residual U-Net denoiser (the grey-image prior of LoRun-CS).
 
 ``D(z) = z + U(z)``: a 3×3 head, one residual block per level, 2×2 stride-2 convolutions down,
-2×2 transposed convolutions up, additive skips, a 3×3 tail. With widths (16, 32, 64) it has
-≈0.15 M parameters and ≈30 k multiply-adds per pixel, small enough to train on two CPU cores.
+2×2 transposed convolutions up, additive skips, a 3×3 tail. With widths (16, 32, 64) and one
+block per level it has 141,057 parameters (0.135 M = /2²⁰) and ≈30 k multiply-adds per pixel,
+small enough to train on two CPU cores. The tail is zero-initialised (an untrained denoiser is the
+identity).
 Inputs of any size are reflect-padded to a multiple of ``2**(levels-1)`` and cropped back.
 
 Example:

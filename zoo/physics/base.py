@@ -9,7 +9,8 @@ Contract (checked by ``tests/test_physics.py`` for every operator of the zoo):
 
 * ``A(x)`` and ``A_adjoint(y)`` with ⟨A x, y⟩ = ⟨x, Aᵀ y⟩ (to 1e-5 relative, float64);
 * ``x_shape(...)`` / ``y_shape(...)`` give matching shapes;
-* ``A_dagger(y)`` a cheap initial estimate (pseudo-inverse or a learned linear map).
+* ``A_dagger(y)`` a cheap initial estimate (pseudo-inverse or a learned linear map);
+* ``prox_l2(z, y, γ)`` the data step (conjugate gradients unless an operator has a closed form).
 """
 
 from __future__ import annotations
@@ -68,6 +69,36 @@ class LinearPhysics(nn.Module):
 
     def A_dagger(self, y: torch.Tensor, **kwargs: Any) -> torch.Tensor:  # noqa: N802
         return self.A_adjoint(y, **kwargs)
+
+    def prox_l2(self, z: torch.Tensor, y: torch.Tensor, gamma: float | torch.Tensor, iters: int = 50,
+                tol: float = 1e-6) -> torch.Tensor:
+        """Data step ``argmin_x ½‖A x − y‖² + 1/(2γ)‖x − z‖²``, i.e. ``(I + γAᵀA) x = z + γAᵀy``.
+
+        Solved by conjugate gradients (the system is SPD); operators with a closed form
+        override this.
+        """
+        size = tuple(z.shape[-2:])
+
+        def op(v: torch.Tensor) -> torch.Tensor:
+            return v + gamma * self.A_adjoint(self.A(v), img_size=size)
+
+        b = z + gamma * self.A_adjoint(y, img_size=size)
+        x = z.clone()
+        r = b - op(x)
+        p = r.clone()
+        rs = (r * r).sum()
+        b2 = (b * b).sum().clamp_min(1e-30)
+        for _ in range(iters):
+            if rs / b2 < tol**2:
+                break
+            ap = op(p)
+            alpha = rs / (p * ap).sum().clamp_min(1e-30)
+            x = x + alpha * p
+            r = r - alpha * ap
+            rs_new = (r * r).sum()
+            p = r + (rs_new / rs) * p
+            rs = rs_new
+        return x
 
     def gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """∇ ½‖A x − y‖² = Aᵀ(A x − y), at the spatial size of ``x``."""

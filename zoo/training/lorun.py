@@ -24,6 +24,8 @@ class LoRunModule(RestorationModule):
         phase1_weights: weights of a trained phase-1 (``mode="single"``) model to start from.
         phase1_physics: also copy the phase-1 sampling operator (``False`` when phase 1 ran at
             another CS ratio: the base denoiser is shared, Φ is this model's own).
+        strength_init: denoising strength of stages 2..K at the start of phase 2 (see
+            :class:`~zoo.models.lorun.LoRun`; 0 = the unrolled start equals phase 1 + gradient steps).
         freeze_base: freeze the shared base denoiser (phase 2 of LoRun).
         **kwargs: see :class:`RestorationModule`.
     """
@@ -33,12 +35,14 @@ class LoRunModule(RestorationModule):
         *args: Any,
         phase1_weights: str | None = None,
         phase1_physics: bool = True,
+        strength_init: float = 0.0,
         freeze_base: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         if phase1_weights:
-            self.net.init_from_single(read_state_dict(phase1_weights), physics=phase1_physics)
+            self.net.init_from_single(read_state_dict(phase1_weights), physics=phase1_physics,
+                                      strength_init=strength_init)
         if freeze_base and self.net.mode == "lora":
             self.net.phase2_trainable()
 

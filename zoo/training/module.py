@@ -44,6 +44,8 @@ class RestorationModule(L.LightningModule):
         init_weights: a ``.safetensors`` / Lightning ``.ckpt`` / zoo checkpoint name to start from.
         physics_lr_scale: learning-rate factor of learnable physics (Φ, Qinit), whose entries are
             small (≈1/√n) and would be wrecked by the denoiser's rate.
+        schedule_steps: length of the cosine schedule (default: the trainer's total steps); set it
+            with ``trainer.max_steps`` to stop a run part-way along a longer schedule.
     """
 
     def __init__(
@@ -60,6 +62,7 @@ class RestorationModule(L.LightningModule):
         spectral: bool = False,
         init_weights: str | None = None,
         physics_lr_scale: float = 0.1,
+        schedule_steps: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -152,7 +155,7 @@ class RestorationModule(L.LightningModule):
              "weight_decay": 0.0},
         ]
         opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=self.hparams.weight_decay)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
+        total = int(self.hparams.schedule_steps or 0) or max(1, int(self.trainer.estimated_stepping_batches))
         warm, floor = int(self.hparams.warmup_steps), self.hparams.min_lr / self.hparams.lr
 
         def factor(step: int) -> float:

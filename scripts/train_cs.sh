@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Train every CS checkpoint with its recipe, then export them into checkpoints/ + the manifest.
+# Usage: scripts/train_cs.sh [threads-per-run] [stage...]   (needs ZOO_DATA or ../shared/data)
+# stages: phase1, pair25 (LoRun-9 r25 and Block-9 r25 side by side, same steps), pair1050,
+#         cont25 (both r25 models continued for the same further steps), cont10, export
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T=${1:-1}; shift || true
+STAGES=${*:-phase1 pair25 pair1050 export}
+export OMP_NUM_THREADS=$T MKL_NUM_THREADS=$T
+HW="$(lscpu | sed -n 's/^Model name: *//p' | head -1), ${T} thread(s) per run, 2-core VM shared with other jobs"
+fit() { zoo fit --config "recipes/$1.yaml" --trainer.enable_progress_bar=false > "runs/$1.log" 2>&1; }
+mkdir -p runs
+for st in $STAGES; do
+  case $st in
+    phase1) fit lorun_cs_phase1 ;;
+    pair25) fit lorun_cs_phase2_r25 & fit block9_cs_r25 & wait ;;
+    lorun25) fit lorun_cs_phase2_r25 ;;
+    pair1050) fit lorun_cs_phase2_r10 & fit lorun_cs_phase2_r50 & wait ;;
+    cont25) fit lorun_cs_phase2_r25_cont & fit block9_cs_r25_cont & wait ;;
+    cont10) fit lorun_cs_phase2_r10_cont ;;
+    export)
+      DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
+      INIT="phase 1: recipes/lorun_cs_phase1.yaml (lorun-cs-base-r25, 2000 steps)"
+      for spec in "lorun-cs-r25:lorun_cs_phase2_r25" "block9-cs-r25:block9_cs_r25" "lorun-cs-r10:lorun_cs_phase2_r10" "lorun-cs-r50:lorun_cs_phase2_r50"; do
+        name=${spec%%:*}; recipe=${spec#*:}; run=$name
+        if [ -f "runs/$name-cont/export/model.safetensors" ]; then run=$name-cont; recipe=${recipe}_cont; fi
+        [ -f "runs/$run/export/model.safetensors" ] || continue
+        zoo export "runs/$run/export" --name "$name" --recipe "recipes/$recipe.yaml" --data "$DATA" --init "$INIT" \
+          --hardware "$HW" --dtype float16 --overwrite
+      done ;;
+  esac
+done

@@ -1,0 +1,137 @@
+"""CASSI data: official layouts (fake files in the real formats), synthesis, colour, the datamodule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from zoo.data import cassi as D
+from zoo.data.spectral import WAVELENGTHS, blackbody, cube_to_srgb, cube_to_xyz, reflectance_from_xyz, rgb_to_cube
+
+from cassi_fixtures import real_data_root_cassi  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def fake_root(tmp_path_factory) -> Path:
+    from fakedata_cassi import make
+
+    return make(tmp_path_factory.mktemp("cassi_fake"))
+
+
+def test_resample_bands_linear_and_range():
+    wl = D.CAVE_WAVELENGTHS
+    cube = np.broadcast_to(wl[:, None, None], (31, 2, 2)).astype(np.float64)
+    out = D.resample_bands(cube, wl)
+    np.testing.assert_allclose(out[:, 0, 0], D.KAIST_WAVELENGTHS, rtol=1e-6)  # linear data → exact
+    with pytest.raises(ValueError, match="exceed"):
+        D.resample_bands(np.zeros((3, 2, 2)), [500, 510, 520])
+
+
+def test_official_layouts(fake_root):
+    c = fake_root / "cassi"
+    for f in (c / "cave256" / "cloth_ms_256.mat", c / "kaist" / "scene01.mat", c / "mst_cave" / "scene001.mat"):
+        cube = D.read_cube(f)
+        assert cube.shape[0] == 28 and cube.dtype == np.float32 and 0 <= cube.min() and cube.max() <= 1
+    assert 0.5 < D.read_cube(c / "cave256" / "cloth_ms_256.mat").max() <= 1.0  # NRD / max over 31 bands
+    png = D.list_cubes(c / "cave_png")
+    assert len(png) == 1 and D.load_any(png[0]).shape == (28, 40, 40)
+    remote = D.read_remote_cubes(c / "remote")
+    assert len(remote) == 3 and all(r.shape[0] == 28 for r in remote)
+
+
+def test_bad_cubes_are_refused(tmp_path):
+    import scipy.io as sio
+
+    sio.savemat(tmp_path / "a.mat", {"img": np.random.rand(16, 16, 27)})
+    with pytest.raises(ValueError, match="28 .* or 31"):
+        D.read_cube(tmp_path / "a.mat")
+    sio.savemat(tmp_path / "b.mat", {"foo": np.zeros((4, 4, 28))})
+    with pytest.raises(KeyError, match="keys present"):
+        D.read_cube(tmp_path / "b.mat")
+    bad = np.random.rand(16, 16, 28)
+    bad[0, 0, 0] = np.nan
+    sio.savemat(tmp_path / "c.mat", {"img": bad})
+    with pytest.raises(ValueError, match="NaN"):
+        D.read_cube(tmp_path / "c.mat")
+    sio.savemat(tmp_path / "d.mat", {"img": np.random.rand(16, 16)})
+    with pytest.raises(ValueError, match="3-D"):
+        D.read_cube(tmp_path / "d.mat")
+    with pytest.raises(D.DatasetNotFoundError, match="Expected .mat cubes"):
+        D.CASSIDataModule(data_root=str(tmp_path), rgb_dirs=["nope"]).setup("fit")
+
+
+def test_reflectance_recovery_reproduces_colour():
+    # Otsu 2018 recovery is exact in XYZ (before clipping) for in-gamut mid-tones
+    rng = np.random.default_rng(0)
+    from zoo.data.spectral import rgb_to_xyz, srgb_to_linear
+    from zoo.data._spectral_tables import CMF_1931
+
+    rgb = 0.3 + 0.4 * rng.random((50, 3))
+    refl = reflectance_from_xyz(rgb_to_xyz(srgb_to_linear(rgb)))
+    assert refl.shape == (50, 28) and (refl >= 0).all() and (refl <= 1).all()
+    # a grey input gives a nearly flat spectrum
+    grey = reflectance_from_xyz(rgb_to_xyz(srgb_to_linear(np.array([[0.5, 0.5, 0.5]]))))[0]
+    assert grey.std() < 0.05 * grey.mean() + 0.01
+    # black stays black, shading scales the spectrum
+    assert np.abs(reflectance_from_xyz(np.zeros((1, 3)))).max() == 0
+    assert CMF_1931.shape == (28, 3)
+
+
+def test_tables_match_colour_science():
+    colour = pytest.importorskip("colour")
+    from colour.recovery.otsu2018 import DATASET_REFERENCE_OTSU2018 as ds
+
+    rng = np.random.default_rng(1)
+    for v in rng.random((10, 3)) * 0.5 + 0.1:
+        sd = colour.recovery.XYZ_to_sd_Otsu2018(v, clip=False)
+        ref = np.clip(np.interp(WAVELENGTHS, sd.wavelengths, sd.values), 0, 1)
+        np.testing.assert_allclose(reflectance_from_xyz(v[None], floor=0)[0], ref, atol=1e-5)
+    assert ds.basis_functions.shape[0] == 8
+
+
+def test_rendering_white_and_colours():
+    flat = np.full((28, 2, 2), 0.5)
+    xyz = cube_to_xyz(flat)
+    np.testing.assert_allclose(xyz[0, 0] / xyz[0, 0, 1], [0.9505, 1.0, 1.089], atol=2e-3)
+    img = cube_to_srgb(torch.from_numpy(flat).float())
+    assert img.dtype == np.uint8 and (img == 255).all()
+    red = np.zeros((28, 1, 1))
+    red[-6:] = 1
+    r, g, b = cube_to_srgb(red, exposure=1)[0, 0].astype(int)
+    assert r > g and r > b
+    assert blackbody(3000)[-1] > blackbody(3000)[0] and blackbody(9000)[0] > blackbody(9000)[-1]
+    cube = rgb_to_cube(np.full((3, 3, 3), 200, dtype=np.uint8), illuminant=blackbody(5000))
+    assert cube.shape == (28, 3, 3)
+
+
+def test_datamodule_fit_and_test(fake_root):
+    dm = D.CASSIDataModule(data_root=str(fake_root), train_dirs=["cassi/mst_cave"], patch=32, samples_per_epoch=6,
+                           val_images=1, batch_size=2, test_dirs=["cassi/cave256", "cassi/kaist"])
+    dm.setup("fit")
+    b = next(iter(dm.train_dataloader()))
+    assert b["target"].shape == (2, 28, 32, 32) and 0 <= float(b["target"].min()) and float(b["target"].max()) <= 1
+    v1 = next(iter(dm.val_dataloader()))["target"]
+    v2 = next(iter(dm.val_dataloader()))["target"]
+    assert torch.equal(v1, v2)  # fixed validation crops
+    dm.setup("test")
+    assert dm.test_names == ["cave256", "kaist"]
+    t = next(iter(dm.test_dataloader()[0]))
+    assert t["target"].shape == (1, 28, 48, 48)
+
+
+def test_custom_cube_folder_only(fake_root):
+    dm = D.CASSIDataModule(data_root=str(fake_root), rgb_dirs=[], remote_dir=None, train_dirs=["cassi/mst_cave"],
+                           patch=32, samples_per_epoch=4, batch_size=2)
+    dm.setup("fit")
+    assert next(iter(dm.train_dataloader()))["target"].shape == (2, 28, 32, 32)
+    assert len(dm.val_set) == 16
+
+
+def test_real_cave_and_remote(real_data_root_cassi):
+    c = real_data_root_cassi / "cassi"
+    cubes = [D.read_cube(f) for f in D.list_cubes(c / "cave256")]
+    assert len(cubes) == 2 and all(x.shape == (28, 256, 256) for x in cubes)
+    assert all(x.shape[0] == 28 and min(x.shape[1:]) >= 72 for x in D.read_remote_cubes(c / "remote"))

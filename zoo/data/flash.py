@@ -1,0 +1,204 @@
+"""Flash / no-flash pairs for flash-guided denoising; Gaussian noise added on the fly.
+
+Layouts (``find_pairs``):
+
+* **FAID files**: ``<scene>_ambient.png`` + ``<scene>_flash.png`` in one folder (FAID ships the
+  flash-only illumination; ``guide="with_flash"`` forms the with-flash photo
+  ``ambient + flash`` in linear light, which is what a camera records with the flash on);
+* **split folders**: ``ambient/`` + ``flash/`` (the FAID test-12 layout
+  ``testset_nonflash_i.png`` / ``testset_flash_i.png``; names are matched after removing the
+  words ``nonflash``/``noflash``/``ambient``/``flash``), used as they are;
+* **custom**: any folder in either layout.
+
+Training: random ``patch`` crops with the 8 flips/rotations, σ drawn per sample uniformly from
+``sigma_range`` (in /255 units), noise without clipping; inputs ``{"noisy", "flash", "sigma"}``.
+Validation: centre crops of held-out training pairs, fixed noise. Test: whole images at each σ of
+``test_sigmas`` with a noise seed per image (reproducible). Never train on ``flash/faid_test12``.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from zoo.data.paths import DatasetNotFoundError, data_root
+
+__all__ = ["find_pairs", "read_rgb", "srgb_to_linear", "linear_to_srgb", "FlashPatches", "FlashImages", "FlashDataModule"]
+
+_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+_SOURCE = "FAID (Aksoy et al. 2018, yaksoy.github.io/faid); test-12 split of LGCNet (TIP 2024)"
+
+
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    x = x.clamp(0, 1)
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+
+
+def read_rgb(path: str | Path) -> torch.Tensor:
+    with Image.open(path) as im:
+        a = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(a.copy()).permute(2, 0, 1)
+
+
+def _key(stem: str) -> str:
+    s = re.sub(r"(nonflash|noflash|no_flash|ambient|flash)", "", stem, flags=re.I)
+    return re.sub(r"[_\-]+", "_", s).strip("_")
+
+
+def find_pairs(folder: str | Path, root: str | Path | None = None) -> list[tuple[str, Path, Path, bool]]:
+    """``(name, ambient, flash, flash_only)`` for a FAID-files or split-folders layout."""
+    p = Path(folder)
+    if not p.is_absolute():
+        base = data_root(root)
+        p = base / p if base is not None else p
+    if not p.is_dir():
+        raise DatasetNotFoundError(f"flash data not found: {p}. Expected <dir>/<scene>_ambient.png + <scene>_flash.png "
+                                   f"or <dir>/ambient/ + <dir>/flash/. Source: {_SOURCE}. Set ZOO_DATA or pass a path.")
+    pairs = []
+    if (p / "ambient").is_dir() and (p / "flash").is_dir():
+        amb = {_key(f.stem): f for f in (p / "ambient").iterdir() if f.suffix.lower() in _EXTS}
+        fl = {_key(f.stem): f for f in (p / "flash").iterdir() if f.suffix.lower() in _EXTS}
+        pairs = [(k, amb[k], fl[k], False) for k in sorted(amb) if k in fl]
+    else:
+        for a in sorted(f for f in p.iterdir() if f.suffix.lower() in _EXTS and "_ambient" in f.stem):
+            cands = [a.with_name(a.name.replace("_ambient", "_flash"))]
+            f = next((c for c in cands if c.is_file()), None)
+            if f is not None:
+                pairs.append((a.stem.replace("_ambient", ""), a, f, True))
+    if not pairs:
+        raise DatasetNotFoundError(f"no (ambient, flash) pairs in {p}: expected <scene>_ambient.* + <scene>_flash.* "
+                                   "or ambient/ + flash/ folders with matching names")
+    return pairs
+
+
+def _load(pair: tuple[str, Path, Path, bool], guide: str) -> tuple[torch.Tensor, torch.Tensor]:
+    _, a, f, flash_only = pair
+    amb, fl = read_rgb(a), read_rgb(f)
+    if amb.shape != fl.shape:
+        raise ValueError(f"{a.name} {tuple(amb.shape)} and {f.name} {tuple(fl.shape)} differ in size")
+    if flash_only and guide == "with_flash":
+        fl = linear_to_srgb(srgb_to_linear(amb) + srgb_to_linear(fl))
+    return amb, fl
+
+
+class FlashPatches(Dataset):
+    """Random crops + D4 augmentation + per-sample σ (uniform in ``sigma_range``/255), noise on the fly."""
+
+    def __init__(self, images: Sequence[tuple[torch.Tensor, torch.Tensor]], patch: int = 96, length: int = 2000,
+                 sigma_range: Sequence[float] = (5.0, 80.0)) -> None:
+        self.images = [im for im in images if min(im[0].shape[-2:]) >= patch]
+        if not self.images:
+            raise ValueError(f"no training pair is at least {patch} pixels; lower `patch`")
+        self.patch, self.length, self.sigma_range = patch, length, tuple(sigma_range)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        rng = random.Random()
+        amb, fl = self.images[rng.randrange(len(self.images))]
+        h, w = amb.shape[-2:]
+        t, l = rng.randrange(h - self.patch + 1), rng.randrange(w - self.patch + 1)
+        x = torch.stack([amb, fl])[..., t : t + self.patch, l : l + self.patch]
+        x = torch.rot90(x, rng.randrange(4), (-2, -1))
+        if rng.random() < 0.5:
+            x = x.flip(-1)
+        x = x.contiguous()
+        sigma = rng.uniform(*self.sigma_range) / 255.0
+        noisy = x[0] + sigma * torch.randn(x[0].shape)
+        return {"target": x[0], "inputs": {"noisy": noisy, "flash": x[1], "sigma": torch.tensor(sigma)}}
+
+
+class FlashImages(Dataset):
+    """Whole (or centre-cropped) pairs at a fixed σ with a fixed noise seed per image."""
+
+    def __init__(self, images: Sequence[tuple[str, torch.Tensor, torch.Tensor]], sigma: float, crop: int | None = None,
+                 seed: int = 0) -> None:
+        self.images, self.sigma, self.crop, self.seed = list(images), float(sigma), crop, seed
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        name, amb, fl = self.images[i]
+        if self.crop:
+            h, w = amb.shape[-2:]
+            c = min(self.crop, h, w)
+            t, l = (h - c) // 2, (w - c) // 2
+            amb, fl = amb[:, t : t + c, l : l + c], fl[:, t : t + c, l : l + c]
+        g = torch.Generator().manual_seed(self.seed * 1000 + i)
+        s = self.sigma / 255.0
+        noisy = amb + s * torch.randn(amb.shape, generator=g)
+        return {"target": amb, "inputs": {"noisy": noisy, "flash": fl, "sigma": torch.tensor(s)}, "name": name}
+
+
+class FlashDataModule(L.LightningDataModule):
+    """Flash-guided denoising data (module docstring).
+
+    Args:
+        train_dirs: folders of training pairs (FAID-files or split layout; custom folders work).
+        test_dir: test pairs (default the FAID test-12 split).
+        data_root: overrides ``ZOO_DATA``.
+        guide: ``"with_flash"`` (ambient + flash-only in linear light, for FAID-files folders) or ``"as_is"``.
+        patch, samples_per_epoch, batch_size, num_workers: training loader.
+        sigma_range: training σ range in /255 units.
+        val_images: held-out training pairs for validation (centre ``val_crop`` crops, σ = ``val_sigma``).
+        test_sigmas: σ values (/255) of the test sets.
+    """
+
+    def __init__(self, train_dirs: Sequence[str] = ("flash/faid32_half",), test_dir: str | None = "flash/faid_test12",
+                 data_root: str | None = None, guide: str = "with_flash", patch: int = 96, samples_per_epoch: int = 2000,
+                 batch_size: int = 8, num_workers: int = 0, sigma_range: Sequence[float] = (5.0, 80.0),
+                 val_images: int = 3, val_crop: int = 256, val_sigma: float = 25.0,
+                 test_sigmas: Sequence[float] = (25.0, 50.0, 75.0)) -> None:
+        super().__init__()
+        if guide not in ("with_flash", "as_is"):
+            raise ValueError(f"guide must be 'with_flash' or 'as_is', got {guide!r}")
+        self.save_hyperparameters()
+        self.test_names = [f"sigma{int(s)}" for s in test_sigmas] if test_dir else []
+
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        if stage in ("fit", "validate", None):
+            pairs = []
+            for d in hp.train_dirs:
+                if "faid_test12" in str(d):
+                    raise ValueError(f"{d} is the FAID test split: never train on it")
+                pairs += find_pairs(d, hp.data_root)
+            rng = random.Random(0)
+            rng.shuffle(pairs)
+            nval = min(hp.val_images, max(0, len(pairs) - 1))
+            val, train = pairs[:nval], pairs[nval:]
+            self.train_set = FlashPatches([_load(p, hp.guide) for p in train], hp.patch, hp.samples_per_epoch, hp.sigma_range)
+            self.val_set = FlashImages([(p[0], *_load(p, hp.guide)) for p in val or train[:1]], hp.val_sigma, hp.val_crop)
+        if stage in ("test", "predict", None) and hp.test_dir:
+            imgs = [(p[0], *_load(p, hp.guide)) for p in find_pairs(hp.test_dir, hp.data_root)]
+            self.test_sets = [FlashImages(imgs, s) for s in hp.test_sigmas]
+
+    def _loader(self, ds: Dataset, shuffle: bool, bs: int) -> DataLoader:
+        return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=self.hparams.num_workers, drop_last=shuffle,
+                          persistent_workers=self.hparams.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, True, self.hparams.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, False, 1)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self._loader(d, False, 1) for d in getattr(self, "test_sets", [])]
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        return self.test_dataloader()

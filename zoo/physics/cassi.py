@@ -1,0 +1,248 @@
+"""Single-disperser coded-aperture snapshot spectral imaging (SD-CASSI), TSA/MST convention.
+
+A cube ``x ∈ R^{C×H×W}`` is modulated by one 2-D coded aperture ``M ∈ R^{H×W}`` (tiled over the
+``C`` bands), band ``k`` is sheared by ``s·k`` pixels along the width (the disperser) and the
+bands are **summed** on the detector::
+
+    y[h, w] = Σ_k  M[h, w − s·k] · x[k, h, w − s·k],        y ∈ R^{H × (W + s·(C−1))}
+
+(TSA-Net / DGSMP / MST / DAUHST use ``C = 28``, ``s = 2``: a 256×256 mask gives 256×310).
+The adjoint is ``Aᵀy = M ⊙ shift_back(y)`` with ``shift_back(y)[k] = y[:, s·k : s·k + W]``;
+``AAᵀ`` is diagonal, ``ΦΦᵀ = Σ_k shift(M)²`` (zeros → 1, the benchmark code's convention), which
+makes the GAP projection ``x + Aᵀ((y − Ax)/ΦΦᵀ)`` exact. The initial estimate of the benchmark
+code is ``A_dagger(y) = shift_back(y / C · 2)`` (no mask).
+
+Shapes: cubes ``(N, C, H, W)``, measurements ``(N, 1, H, W + s(C−1))``, masks ``(H, W)`` or one
+per sample ``(N, 1, H, W)`` (random mask crops while training). Every method takes an optional
+``mask=`` that overrides the operator's own (a crop of it, or a real system's mask).
+
+Real system (TSA-Net's 660×660 mask, 660×714 captures): the captured image is normalised as in
+MST's real-data code, ``meas = y · 2/C · 1.2``, and training simulates its shot noise with
+:meth:`SDCASSI.shot_noise` (binomial photon counting, QE 0.4, 2048 levels).
+
+Example:
+    >>> import torch
+    >>> from zoo.physics import SDCASSI
+    >>> op = SDCASSI(torch.rand(32, 32), bands=28, step=2)
+    >>> y = op.A(torch.rand(1, 28, 32, 32))
+    >>> tuple(y.shape), tuple(op.A_adjoint(y).shape)
+    ((1, 1, 32, 86), (1, 28, 32, 32))
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from zoo.physics.base import LinearPhysics, check_finite, fp32
+
+__all__ = ["SDCASSI", "load_cassi_mask", "random_mask", "REAL_SCALE"]
+
+#: MST's real-data normalisation of a measurement: ``meas = y / C · 2 · 1.2`` (× C is undone here)
+REAL_SCALE = 2 * 1.2
+
+
+def random_mask(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """A seeded random binary mask (placeholder until a real mask is loaded from a checkpoint)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(h, w, generator=g) > 0.5).float()
+
+
+def load_cassi_mask(path: str | Path, key: str = "mask") -> torch.Tensor:
+    """Read a 2-D coded aperture from a ``.mat`` file (``mask_256.mat``, ``mask_660.mat``)."""
+    import scipy.io as sio
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file {path} does not exist")
+    d = sio.loadmat(str(path))
+    if key not in d:
+        keys = [k for k in d if not k.startswith("__")]
+        raise KeyError(f"{path} has no key {key!r} (keys: {keys}); pass the mask's key")
+    m = np.asarray(d[key], dtype=np.float32)
+    if m.ndim == 3 and m.shape[-1] > 1 and np.allclose(m, m[..., :1]):
+        m = m[..., 0]  # a 3-D mask tiled over bands (mask3d) → the 2-D aperture
+    if m.ndim != 2:
+        raise ValueError(f"{path}:{key} has shape {m.shape}; SD-CASSI needs a 2-D coded aperture (H, W)")
+    check_finite(torch.from_numpy(m), f"mask {path}")
+    return torch.from_numpy(m.copy())
+
+
+class SDCASSI(LinearPhysics):
+    """SD-CASSI forward model (module docstring): ``y = Σ_k shift_k(M ⊙ x_k)``.
+
+    Args:
+        mask: 2-D coded aperture ``(H, W)``; default a seeded random binary mask of ``mask_size``.
+        bands: number of spectral bands ``C``.
+        step: dispersion in pixels per band ``s``.
+        mask_size: size of the default random mask (ignored when ``mask`` is given).
+        seed: seed of the default mask.
+    """
+
+    def __init__(
+        self,
+        mask: torch.Tensor | None = None,
+        bands: int = 28,
+        step: int = 2,
+        mask_size: Sequence[int] | int = 256,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if int(bands) < 1 or int(step) < 0:
+            raise ValueError(f"bands must be ≥ 1 and step ≥ 0, got bands={bands}, step={step}")
+        self.bands, self.step = int(bands), int(step)
+        if mask is None:
+            hw = (mask_size, mask_size) if isinstance(mask_size, int) else tuple(mask_size)
+            mask = random_mask(int(hw[0]), int(hw[1]), seed)
+        mask = torch.as_tensor(mask, dtype=torch.float32)
+        if mask.ndim != 2:
+            raise ValueError(f"the coded aperture must be 2-D (H, W), got shape {tuple(mask.shape)}")
+        check_finite(mask, "mask")
+        self.register_buffer("mask", mask.clone())
+
+    # -- shapes -------------------------------------------------------------------------------
+    @property
+    def spread(self) -> int:
+        """Extra measurement columns: ``s·(C−1)``."""
+        return self.step * (self.bands - 1)
+
+    def y_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+        n, _, h, w = x_shape
+        return (n, 1, h, w + self.spread)
+
+    def _resolve_mask(self, mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+        """The mask as ``(N|1, 1, H, W)`` in ``like``'s dtype/device."""
+        m = self.mask if mask is None else torch.as_tensor(mask)
+        if m.ndim == 2:
+            m = m[None, None]
+        elif m.ndim == 3:
+            m = m[:, None]
+        if m.ndim != 4 or m.shape[1] != 1:
+            raise ValueError(f"mask must be (H, W), (N, H, W) or (N, 1, H, W), got {tuple(m.shape)}")
+        if mask is not None:
+            check_finite(m, "mask")
+        return m.to(device=like.device, dtype=like.dtype)
+
+    def _check_cube(self, x: torch.Tensor) -> None:
+        if x.ndim != 4:
+            raise ValueError(
+                f"SD-CASSI expects a cube batch (N, C={self.bands}, H, W), got shape {tuple(x.shape)}; "
+                "a single (H, W, C) cube from a .mat file needs x.permute(2, 0, 1)[None]."
+            )
+        if x.shape[1] != self.bands:
+            raise ValueError(
+                f"cube has {x.shape[1]} bands but this operator disperses {self.bands}: interpolate the cube "
+                f"to {self.bands} wavelengths (zoo.data.cassi.resample_bands) or build SDCASSI(bands={x.shape[1]})."
+            )
+        check_finite(x, "cube")
+
+    def _check_meas(self, y: torch.Tensor, m: torch.Tensor, img_size: Sequence[int] | None) -> None:
+        if y.ndim != 4 or y.shape[1] != 1:
+            raise ValueError(
+                f"measurement must be (N, 1, H, W + {self.spread}), got shape {tuple(y.shape)}; "
+                "a 2-D detector image needs y[None, None]. A 3-D array is a cube, not an SD-CASSI measurement."
+            )
+        check_finite(y, "measurement")
+        h, w = m.shape[-2:]
+        if tuple(y.shape[-2:]) != (h, w + self.spread):
+            raise ValueError(
+                f"measurement/mask size mismatch: a {h}×{w} mask with {self.bands} bands at step {self.step} gives "
+                f"{h}×{w + self.spread} measurements, got {y.shape[-2]}×{y.shape[-1]}. Use the mask of the system "
+                f"that took it (real captures: 660×660 mask, 660×714) or the right bands/step."
+            )
+        if img_size is not None and tuple(int(s) for s in img_size) != (h, w):
+            raise ValueError(f"img_size {tuple(img_size)} differs from the mask size {h}×{w}")
+
+    # -- shear ----------------------------------------------------------------------------------
+    def shift(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W) → (N, C, H, W + s(C−1))``: band ``k`` moved ``s·k`` columns right, zero-filled."""
+        n, c, h, w = x.shape
+        out = x.new_zeros(n, c, h, w + self.step * (c - 1))
+        for k in range(c):
+            out[:, k, :, self.step * k : self.step * k + w] = x[:, k]
+        return out
+
+    def shift_back(self, y: torch.Tensor, bands: int | None = None) -> torch.Tensor:
+        """``(N, 1|C, H, W') → (N, C, H, W' − s(C−1))``: the adjoint of :meth:`shift` (then summed)."""
+        c = self.bands if bands is None else bands
+        w = y.shape[-1] - self.step * (c - 1)
+        sel = (lambda k: y[:, 0]) if y.shape[1] == 1 else (lambda k: y[:, k])
+        return torch.stack([sel(k)[..., self.step * k : self.step * k + w] for k in range(c)], 1)
+
+    # -- operator ------------------------------------------------------------------------------
+    @fp32
+    def A(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # noqa: N802
+        self._check_cube(x)
+        m = self._resolve_mask(mask, x)
+        if tuple(m.shape[-2:]) != tuple(x.shape[-2:]):
+            raise ValueError(
+                f"cube is {x.shape[-2]}×{x.shape[-1]} but the mask is {m.shape[-2]}×{m.shape[-1]}: crop the cube, or "
+                "pass mask=SDCASSI.crop_mask(...) of the cube's size."
+            )
+        return self.shift(m * x).sum(1, keepdim=True)
+
+    @fp32
+    def A_adjoint(self, y: torch.Tensor, mask: torch.Tensor | None = None,  # noqa: N802
+                  img_size: Sequence[int] | None = None) -> torch.Tensor:
+        m = self._resolve_mask(mask, y)
+        self._check_meas(y, m, img_size)
+        return m * self.shift_back(y)
+
+    @fp32
+    def A_dagger(self, y: torch.Tensor, mask: torch.Tensor | None = None,  # noqa: N802
+                 img_size: Sequence[int] | None = None) -> torch.Tensor:
+        """The benchmark's initial estimate ``shift_back(y / C · 2)`` (no mask: MST's "H" input)."""
+        m = self._resolve_mask(mask, y)
+        self._check_meas(y, m, img_size)
+        return self.shift_back(y * (2.0 / self.bands))
+
+    @fp32
+    def phi_phit(self, mask: torch.Tensor | None = None, like: torch.Tensor | None = None) -> torch.Tensor:
+        """Diagonal of ``AAᵀ``: ``Σ_k shift(M)²`` as ``(N|1, 1, H, W')``, zeros replaced by 1."""
+        ref = like if like is not None else self.mask
+        m = self._resolve_mask(mask, ref)
+        s = self.shift((m * m).expand(-1, self.bands, -1, -1)).sum(1, keepdim=True)
+        return torch.where(s == 0, torch.ones_like(s), s)
+
+    @fp32
+    def gradient(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """∇ ½‖A x − y‖² = Aᵀ(A x − y)."""
+        return self.A_adjoint(self.A(x, mask=mask) - y, mask=mask)
+
+    @fp32
+    def gap_step(self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Generalised-alternating-projection step ``Aᵀ((y − A x) / ΦΦᵀ)`` (adding it makes ``A x = y``)."""
+        return self.A_adjoint((y - self.A(x, mask=mask)) / self.phi_phit(mask, like=y), mask=mask)
+
+    # -- masks and noise -------------------------------------------------------------------------
+    def crop_mask(self, h: int, w: int, top: int | None = None, left: int | None = None,
+                  batch: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(batch, 1, h, w)`` windows of the operator's mask: random (``top``/``left`` None) or fixed."""
+        mh, mw = self.mask.shape
+        if h > mh or w > mw:
+            raise ValueError(f"a {h}×{w} cube is larger than the {mh}×{mw} coded aperture: crop the cube to ≤ {mh}×{mw}")
+        out = []
+        for _ in range(batch):
+            t = int(torch.randint(0, mh - h + 1, (1,), generator=generator)) if top is None else int(top)
+            l_ = int(torch.randint(0, mw - w + 1, (1,), generator=generator)) if left is None else int(left)
+            out.append(self.mask[t : t + h, l_ : l_ + w])
+        return torch.stack(out)[:, None]
+
+    @staticmethod
+    def shot_noise(y: torch.Tensor, bands: int, qe: float = 0.4, bit: int = 2048,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+        """MST's real-system noise on ``y`` (operator units): photon counts ~ Binomial(⌊y·s·bit/QE⌋, QE)/bit/s.
+
+        ``s = 2/C·1.2`` is the normalisation of the real captures (:data:`REAL_SCALE`).
+        """
+        scale = REAL_SCALE / bands
+        counts = torch.floor((y.float() * scale * bit / qe).clamp_min(0))
+        noisy = torch.binomial(counts, torch.full_like(counts, qe), generator=generator)
+        return (noisy / (bit * scale)).to(y.dtype)
+
+    def extra_repr(self) -> str:
+        return f"bands={self.bands}, step={self.step}, mask={tuple(self.mask.shape)}"

@@ -1,0 +1,62 @@
+"""Lightning module of LoRun-CASSI: the two-phase recipe + real-mask adapters.
+
+* phase 1: ``model: lorun-cassi-base`` (one GAP step + estimator + mask-guided U-Net);
+* phase 2: ``model: lorun-cassi-9stg`` with ``phase1_weights`` (base frozen, 9 LoRA sets train);
+* Block-9: ``model: block9-cassi`` with the same ``phase1_weights`` and ``freeze_base: false``;
+* phase 1b: ``model: lorun-cassi-base`` with ``stages: 3`` (tied weights) and ``transfer_weights`` =
+  phase 1, so the base tolerates being unrolled;
+* real system: ``model: lorun-cassi-9stg-real`` with ``transfer_weights`` = the trained simulation
+  LoRun-9 (every weight but the mask is copied; the base stays frozen, the adapters are fine-tuned
+  under the 660² mask with shot noise) and ``adapters_out`` = where the adapters alone are saved.
+
+Exported configs say ``mask_init: checkpoint``: the mask is a buffer inside the weights, so a
+checkpoint rebuilds without the data folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zoo.training.lorun import LoRunModule
+from zoo.training.module import read_state_dict
+
+__all__ = ["LoRunCASSIModule"]
+
+
+class LoRunCASSIModule(LoRunModule):
+    """:class:`~zoo.training.LoRunModule` for CASSI (spectral metrics on by default).
+
+    Args:
+        transfer_weights: a trained same-architecture model (e.g. ``runs/lorun-cassi-9stg/export/model.safetensors``)
+            whose weights, except the mask, initialise this one (the real-system adapters; phase 1b).
+        adapters_out: also write the LoRA adapters alone (safetensors) here after each validation.
+        **kwargs: see :class:`~zoo.training.LoRunModule`.
+    """
+
+    def __init__(self, *args: Any, transfer_weights: str | None = None, adapters_out: str | None = None,
+                 spectral: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, spectral=spectral, **kwargs)
+        if transfer_weights:
+            self.net.init_from_model(read_state_dict(transfer_weights), physics=False)
+
+    def export_config(self) -> dict[str, Any]:
+        cfg = dict(self.hparams.model_config or {})
+        cfg.update(mask_init="checkpoint", mask_size=[int(s) for s in self.net.physics.mask.shape])
+        cfg.pop("data_root", None)
+        cfg.pop("mask_file", None)
+        return cfg
+
+    def _save_adapters(self) -> None:
+        if not self.hparams.adapters_out or self.net.mode != "lora" or self.trainer.sanity_checking:
+            return
+        if self.trainer.global_rank != 0:
+            return
+        from zoo.nn.lora import save_adapters
+
+        save_adapters(self.net.denoiser, self.hparams.adapters_out, overwrite=True)
+
+    def on_validation_end(self) -> None:
+        self._save_adapters()
+
+    def on_fit_end(self) -> None:
+        self._save_adapters()
