@@ -12,13 +12,29 @@ from zoo.cli.main import main
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def _order(p: Path) -> tuple[int, str]:
-    # recipes that start from another run's weights go after those that produce them
-    text = p.read_text()
-    return (1 if ("phase1_weights" in text or "init_weights: runs/" in text) else 0, p.name)
+def _ordered(recipes: list[Path]) -> list[Path]:
+    """Producers first: a recipe that reads ``runs/<X>/export/...`` runs after the recipe exporting to it."""
+    import re
+
+    def exports(p: Path) -> set[str]:
+        return set(re.findall(r"dirpath:\s*(runs/[\w.-]+/export)", p.read_text()))
+
+    def reads(p: Path) -> set[str]:
+        return set(re.findall(r"(runs/[\w.-]+/export)/", p.read_text())) - exports(p)
+
+    done: list[Path] = []
+    todo = sorted(recipes)
+    while todo:
+        made = {e for p in done for e in exports(p)}
+        ready = [p for p in todo if reads(p) <= made or not (reads(p) & {e for q in todo for e in exports(q)})]
+        if not ready:
+            raise AssertionError(f"recipes with circular weight dependencies: {[p.name for p in todo]}")
+        done += ready
+        todo = [p for p in todo if p not in ready]
+    return done
 
 
-ALL = sorted(RECIPES.glob("*.yaml"), key=_order)
+ALL = _ordered(list(RECIPES.glob("*.yaml")))
 
 
 @pytest.fixture(scope="module")

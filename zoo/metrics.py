@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torchmetrics.functional.image import (
     error_relative_global_dimensionless_synthesis,
-    spectral_angle_mapper,
     structural_similarity_index_measure,
 )
 
@@ -36,10 +35,18 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, data_range: float = 1.0, bord
 
 
 @torch.no_grad()
-def sam(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean spectral angle (degrees) over pixels, per image, shape (N,)."""
-    out = [spectral_angle_mapper(p[None].float(), t[None].float()) for p, t in zip(pred, target)]
-    return torch.rad2deg(torch.stack(out))
+def sam(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Mean spectral angle (degrees) over pixels, per image, shape (N,).
+
+    Pixels whose reference or estimate spectrum is all zero have no angle and are left out
+    (a plain mean would be NaN there).
+    """
+    p, t = pred.float(), target.float()
+    dot = (p * t).sum(1)
+    norm = p.norm(dim=1) * t.norm(dim=1)
+    valid = norm > eps
+    ang = torch.rad2deg(torch.acos((dot / norm.clamp_min(eps)).clamp(-1, 1)))
+    return torch.stack([a[v].mean() if v.any() else a.new_tensor(0.0) for a, v in zip(ang, valid)])
 
 
 @torch.no_grad()

@@ -153,19 +153,26 @@ def render_markdown(s: dict) -> str:
     lines = [f"# Benchmark: {s['task']}", "", f"Command: `{s['command']}`  ", f"Environment: {s['environment']}", ""]
     lines += ["Protocol: " + "; ".join(f"{k}: {v}" for k, v in s["protocol"].items()), ""]
     dsets = sorted({d for m in s["models"].values() for d in m["datasets"]})
+    nd = {"ssim": 4, "q2n": 4, "scc": 4}
     for d in dsets:
-        lines += [f"## {d}", "", "| method | setting | PSNR (dB) | SSIM | source |", "|---|---|---|---|---|"]
-        settings = sorted({m["setting"] for m in s["models"].values()}, key=lambda x: float(x[1:]) if x[1:].isdigit() else 0)
+        keys = sorted({k for m in s["models"].values() for k in m["datasets"].get(d, {}) if k != "images"},
+                      key=lambda k: (k != "psnr", k != "ssim", k))
+        lines += [f"## {d}", "", "| method | setting | " + " | ".join(keys) + " | source |", "|---|---|" + "---|" * (len(keys) + 1)]
+
+        def row(method: str, st: str, r: dict, src: str) -> str:
+            return f"| {method} | {st} | " + " | ".join(_f(r.get(k), nd.get(k, 2)) for k in keys) + f" | {src} |"
+
+        settings = sorted({m["setting"] for m in s["models"].values()},
+                          key=lambda x: (float(x[1:]) if x[1:].replace(".", "").isdigit() else 0, x))
         for st in settings:
             fl = s.get("floor", {}).get(f"{d}/{st}")
             if fl:
-                lines.append(f"| {fl['method']} | {st} | {_f(fl.get('psnr'))} | {_f(fl.get('ssim'), 4)} | this run |")
+                lines.append(row(fl["method"], st, fl, "this run"))
             for name, m in s["models"].items():
                 if m["setting"] == st and d in m["datasets"]:
-                    r = m["datasets"][d]
-                    lines.append(f"| **{name}** | {st} | {_f(r.get('psnr'))} | {_f(r.get('ssim'), 4)} | this run |")
+                    lines.append(row(f"**{name}**", st, m["datasets"][d], "this run"))
             for r in s["published"].get(f"{d}/{st}", []):
-                lines.append(f"| {r['method']} | {st} | {_f(r.get('psnr'))} | {_f(r.get('ssim'), 4)} | published |")
+                lines.append(row(r["method"], st, r, "published" + (f" ({r['note']})" if r.get("note") else "")))
         lines.append("")
     if any("gflops" in m for m in s["models"].values()):
         lines += ["## Costs", "", "| model | params | params (M=2²⁰) | prior params | prior base / adapters | GFLOPs (2³⁰) | latency (s) | weights (MiB) | forward peak (MiB) | train patches/s |",

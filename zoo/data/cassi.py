@@ -33,12 +33,12 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from zoo.data.base import RestorationDataModule
 from zoo.data.paths import DatasetNotFoundError, data_root
 from zoo.data.spectral import WAVELENGTHS, blackbody, rgb_to_cube
 
@@ -283,7 +283,7 @@ class CubeSet(Dataset):
         return {"target": torch.from_numpy(load_any(self.files[i])), "name": self.names[i]}
 
 
-class CASSIDataModule(L.LightningDataModule):
+class CASSIDataModule(RestorationDataModule):
     """Training crops from the synthetic source + remote cubes + your cubes; whole test cubes.
 
     Args:
@@ -352,18 +352,6 @@ class CASSIDataModule(L.LightningDataModule):
                     raise DatasetNotFoundError(f"no test cubes in {d}")
                 self.test_sets.append(CubeSet(files))
 
-    def _loader(self, ds: Dataset, shuffle: bool, bs: int) -> DataLoader:
-        return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=self.hparams.num_workers,
-                          drop_last=shuffle, persistent_workers=self.hparams.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True, self.hparams.batch_size)
-
     def val_dataloader(self) -> DataLoader:
+        # validation crops share one size: batch them like training
         return self._loader(self.val_set, False, self.hparams.batch_size)
-
-    def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(d, False, 1) for d in self.test_sets]
-
-    def predict_dataloader(self) -> list[DataLoader]:
-        return self.test_dataloader()

@@ -1,7 +1,8 @@
 """Lightning modules (loss, metrics, optimiser) around the zoo's networks."""
 
 from zoo.training.lorun import LoRunModule
+from zoo.training.lorun_cassi import LoRunCASSIModule
 from zoo.training.callbacks import ExportWeights
 from zoo.training.module import RestorationModule, read_state_dict
 
-__all__ = ["RestorationModule", "LoRunModule", "ExportWeights", "read_state_dict"]
+__all__ = ["RestorationModule", "LoRunModule", "LoRunCASSIModule", "ExportWeights", "read_state_dict"]
