@@ -8,7 +8,6 @@ import torch.nn as nn
 
 import zoo
 from zoo.nn.lora import LoRALayer, count_parameters, lora_state_dict, save_adapters
-from zoo.physics import SDCASSI
 
 TINY = dict(widths=(8, 16), bands=6, mask_size=20, step_width=8)
 CASSI = ["lorun-cassi-9stg", "lorun-cassi-base", "block9-cassi", "lorun-cassi-9stg-real"]

@@ -23,12 +23,12 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
-import lightning as L
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from zoo.data.base import RestorationDataModule
 from zoo.data.paths import DatasetNotFoundError, data_root
 
 __all__ = ["find_pairs", "read_rgb", "srgb_to_linear", "linear_to_srgb", "FlashPatches", "FlashImages", "FlashDataModule"]
@@ -144,7 +144,7 @@ class FlashImages(Dataset):
         return {"target": amb, "inputs": {"noisy": noisy, "flash": fl, "sigma": torch.tensor(s)}, "name": name}
 
 
-class FlashDataModule(L.LightningDataModule):
+class FlashDataModule(RestorationDataModule):
     """Flash-guided denoising data (module docstring).
 
     Args:
@@ -186,19 +186,3 @@ class FlashDataModule(L.LightningDataModule):
         if stage in ("test", "predict", None) and hp.test_dir:
             imgs = [(p[0], *_load(p, hp.guide)) for p in find_pairs(hp.test_dir, hp.data_root)]
             self.test_sets = [FlashImages(imgs, s) for s in hp.test_sigmas]
-
-    def _loader(self, ds: Dataset, shuffle: bool, bs: int) -> DataLoader:
-        return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=self.hparams.num_workers, drop_last=shuffle,
-                          persistent_workers=self.hparams.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True, self.hparams.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, False, 1)
-
-    def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(d, False, 1) for d in getattr(self, "test_sets", [])]
-
-    def predict_dataloader(self) -> list[DataLoader]:
-        return self.test_dataloader()

@@ -25,11 +25,11 @@ import random
 from pathlib import Path
 from typing import Any, Sequence
 
-import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from zoo.data.base import RestorationDataModule
 from zoo.data.paths import DatasetNotFoundError, data_root
 
 __all__ = ["read_pansharpen", "PansharpenPatches", "PansharpenImages", "PansharpenDataModule"]
@@ -204,7 +204,7 @@ class PansharpenImages(Dataset):
                 "name": p["name"]}
 
 
-class PansharpenDataModule(L.LightningDataModule):
+class PansharpenDataModule(RestorationDataModule):
     """Wald-protocol training from full-resolution files; tests on reduced-resolution files.
 
     Args:
@@ -269,19 +269,3 @@ class PansharpenDataModule(L.LightningDataModule):
             self.val_set = PansharpenImages(val or train[:1])
         if stage in ("test", "predict", None):
             self.test_sets = [PansharpenImages(read_pansharpen(f)) for f in _files(hp.test, hp.data_root)] if hp.test else []
-
-    def _loader(self, ds: Dataset, shuffle: bool, bs: int) -> DataLoader:
-        return DataLoader(ds, batch_size=bs, shuffle=shuffle, num_workers=self.hparams.num_workers, drop_last=shuffle,
-                          persistent_workers=self.hparams.num_workers > 0)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, True, self.hparams.batch_size)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, False, 1)
-
-    def test_dataloader(self) -> list[DataLoader]:
-        return [self._loader(d, False, 1) for d in self.test_sets]
-
-    def predict_dataloader(self) -> list[DataLoader]:
-        return self.test_dataloader()

@@ -36,7 +36,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn as nn
 
 from zoo.physics.base import LinearPhysics, check_finite, fp32
 

@@ -31,7 +31,6 @@ import math
 from typing import Any, Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.physics.base import LinearPhysics, check_finite, fp32
