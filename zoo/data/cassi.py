@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.data.base import RestorationDataModule
-from zoo.data.paths import DatasetNotFoundError, data_root
+from zoo.data.paths import DatasetNotFoundError, resolve_path
 from zoo.data.spectral import WAVELENGTHS, blackbody, rgb_to_cube
 
 __all__ = [
@@ -167,10 +167,7 @@ def load_any(path: Path) -> np.ndarray:
 
 
 def _resolve(folder: str | Path, root: str | Path | None) -> Path:
-    p = Path(folder)
-    if not p.is_absolute():
-        base = data_root(root)
-        p = base / folder if base is not None else p
+    p = resolve_path(folder, root)
     if not p.is_dir():
         src = _SOURCES.get(Path(folder).name, "your own cubes (.mat with key img/img_expand/NRD, or CAVE PNG folders)")
         raise DatasetNotFoundError(

@@ -29,7 +29,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from zoo.data.base import RestorationDataModule
-from zoo.data.paths import DatasetNotFoundError, data_root
+from zoo.data.paths import DatasetNotFoundError, resolve_path
 
 __all__ = ["find_pairs", "read_rgb", "srgb_to_linear", "linear_to_srgb", "FlashPatches", "FlashImages", "FlashDataModule"]
 
@@ -59,10 +59,7 @@ def _key(stem: str) -> str:
 
 def find_pairs(folder: str | Path, root: str | Path | None = None) -> list[tuple[str, Path, Path, bool]]:
     """``(name, ambient, flash, flash_only)`` for a FAID-files or split-folders layout."""
-    p = Path(folder)
-    if not p.is_absolute():
-        base = data_root(root)
-        p = base / p if base is not None else p
+    p = resolve_path(folder, root)
     if not p.is_dir():
         raise DatasetNotFoundError(f"flash data not found: {p}. Expected <dir>/<scene>_ambient.png + <scene>_flash.png "
                                    f"or <dir>/ambient/ + <dir>/flash/. Source: {_SOURCE}. Set ZOO_DATA or pass a path.")

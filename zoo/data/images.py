@@ -21,7 +21,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from zoo.data.base import RestorationDataModule
-from zoo.data.paths import DatasetNotFoundError, data_root
+from zoo.data.paths import DatasetNotFoundError, resolve_path
 
 __all__ = ["IMAGE_EXTS", "to_luminance", "read_grey", "list_images", "GreyPatchDataset", "GreyImageDataset", "CSDataModule"]
 
@@ -51,10 +51,7 @@ def read_grey(path: str | Path) -> torch.Tensor:
 
 
 def resolve_folder(folder: str | Path, root: str | Path | None = None) -> Path:
-    p = Path(folder)
-    if not p.is_absolute():
-        base = data_root(root)
-        p = base / folder if base is not None else p
+    p = resolve_path(folder, root)
     if not p.is_dir():
         name = Path(folder).name
         src = _SOURCES.get(name, "your own images")

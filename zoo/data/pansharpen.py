@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from zoo.data.base import RestorationDataModule
-from zoo.data.paths import DatasetNotFoundError, data_root
+from zoo.data.paths import DatasetNotFoundError, resolve_path
 
 __all__ = ["read_pansharpen", "PansharpenPatches", "PansharpenImages", "PansharpenDataModule"]
 
@@ -42,10 +42,7 @@ TEST_DIR_NAMES = ("reduced",)
 
 
 def _resolve(p: str | Path, root: str | Path | None) -> Path:
-    q = Path(p)
-    if not q.is_absolute():
-        base = data_root(root)
-        q = base / q if base is not None else q
+    q = resolve_path(p, root)
     if not q.exists():
         raise DatasetNotFoundError(f"pansharpening data not found: {q}. Expected {_LAYOUT}. Sources: {_SOURCE}. "
                                    "Set ZOO_DATA or pass absolute paths.")

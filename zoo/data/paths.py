@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["data_root", "find_data", "DatasetNotFoundError"]
+__all__ = ["data_root", "find_data", "resolve_path", "DatasetNotFoundError"]
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -24,6 +24,18 @@ def data_root(root: str | os.PathLike | None = None) -> Path | None:
         if cand.is_dir():
             return cand
     return None
+
+
+def resolve_path(path: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """``path`` itself if absolute, else relative to :func:`data_root` (unchanged when there is none).
+
+    Existence is not checked: callers raise :class:`DatasetNotFoundError` with their own layout.
+    """
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    base = data_root(root)
+    return base / p if base is not None else p
 
 
 def find_data(rel: str, root: str | os.PathLike | None = None, *, layout: str = "", source: str = "") -> Path:

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.nn.unet import ResBlock
+from zoo.nn.unet import UNetTrunk
 
 __all__ = ["GuidedProx", "positive"]
 
@@ -35,7 +35,7 @@ def positive(z: torch.Tensor, beta: float = 100.0) -> torch.Tensor:
     return F.softplus(z, beta=beta, threshold=20.0)
 
 
-class GuidedProx(nn.Module):
+class GuidedProx(UNetTrunk):
     """Residual U-Net prox with guide input and non-negative output (module docstring).
 
     Args:
@@ -52,14 +52,10 @@ class GuidedProx(nn.Module):
         super().__init__()
         widths = list(widths)
         self.channels, self.guide_channels, self.extra_channels = channels, guide_channels, extra_channels
-        self.levels, self.beta = len(widths), beta
+        self.beta = beta
         self.head = nn.Conv2d(channels + guide_channels + extra_channels, widths[0], 3, padding=1)
         self.stage_bias = nn.Parameter(torch.zeros(max(1, stages), widths[0]))
-        self.enc = nn.ModuleList([nn.Sequential(*[ResBlock(w) for _ in range(blocks)]) for w in widths[:-1]])
-        self.down = nn.ModuleList([nn.Conv2d(a, b, 2, stride=2) for a, b in zip(widths[:-1], widths[1:])])
-        self.body = nn.Sequential(*[ResBlock(widths[-1]) for _ in range(blocks)])
-        self.up = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(widths[:-1], widths[1:])])
-        self.dec = nn.ModuleList([nn.Sequential(*[ResBlock(w) for _ in range(blocks)]) for w in widths[:-1]])
+        self._init_trunk(widths, blocks)
         self.act = nn.LeakyReLU(0.1)
         self.tail = nn.Conv2d(widths[0], channels, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
@@ -72,18 +68,9 @@ class GuidedProx(nn.Module):
             raise ValueError(f"GuidedProx expects {self.head.in_channels} input channels (image {self.channels} + guide "
                              f"{self.guide_channels} + extra {self.extra_channels}), got {z.shape[1]}")
         h, w = z.shape[-2:]
-        m = 2 ** (self.levels - 1)
-        ph, pw = (-h) % m, (-w) % m
+        ph, pw = self.pad_amount(h, w)
         if ph or pw:
             z = F.pad(z, (0, pw, 0, ph), mode="replicate")
         f = self.act(self.head(z) + self.stage_bias[min(stage, self.stage_bias.shape[0] - 1)][None, :, None, None])
-        skips = []
-        for enc, down in zip(self.enc, self.down):
-            f = enc(f)
-            skips.append(f)
-            f = down(f)
-        f = self.body(f)
-        for up, dec, s in zip(reversed(self.up), reversed(self.dec), reversed(skips)):
-            f = dec(up(f) + s)
-        r = self.tail(f)[..., :h, :w]
+        r = self.tail(self.trunk(f))[..., :h, :w]
         return positive(y + r.to(y.dtype), self.beta)

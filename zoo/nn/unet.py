@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ResBlock", "ResUNet"]
+__all__ = ["ResBlock", "UNetTrunk", "ResUNet"]
 
 
 class ResBlock(nn.Module):
@@ -38,7 +38,37 @@ class ResBlock(nn.Module):
         return x + self.conv2(self.act(self.conv1(x)))
 
 
-class ResUNet(nn.Module):
+class UNetTrunk(nn.Module):
+    """Encoder–decoder core shared by the zoo's U-Nets: per level residual blocks, 2×2 stride-2
+    convolutions down, 2×2 transposed convolutions up, additive skips. Subclasses add head/tail."""
+
+    def _init_trunk(self, widths: Sequence[int], blocks: int) -> None:
+        widths = list(widths)
+        self.levels = len(widths)
+        self.enc = nn.ModuleList([nn.Sequential(*[ResBlock(w) for _ in range(blocks)]) for w in widths[:-1]])
+        self.down = nn.ModuleList([nn.Conv2d(a, b, 2, stride=2) for a, b in zip(widths[:-1], widths[1:])])
+        self.body = nn.Sequential(*[ResBlock(widths[-1]) for _ in range(blocks)])
+        self.up = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(widths[:-1], widths[1:])])
+        self.dec = nn.ModuleList([nn.Sequential(*[ResBlock(w) for _ in range(blocks)]) for w in widths[:-1]])
+
+    def pad_amount(self, h: int, w: int) -> tuple[int, int]:
+        """Bottom/right padding that makes ``h×w`` divisible by ``2**(levels-1)``."""
+        m = 2 ** (self.levels - 1)
+        return (-h) % m, (-w) % m
+
+    def trunk(self, f: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for enc, down in zip(self.enc, self.down):
+            f = enc(f)
+            skips.append(f)
+            f = down(f)
+        f = self.body(f)
+        for up, dec, s in zip(reversed(self.up), reversed(self.dec), reversed(skips)):
+            f = dec(up(f) + s)
+        return f
+
+
+class ResUNet(UNetTrunk):
     """Residual U-Net; see module docstring.
 
     Args:
@@ -50,13 +80,9 @@ class ResUNet(nn.Module):
     def __init__(self, channels: int = 1, widths: Sequence[int] = (16, 32, 64), blocks: int = 1) -> None:
         super().__init__()
         widths = list(widths)
-        self.channels, self.levels = channels, len(widths)
+        self.channels = channels
         self.head = nn.Conv2d(channels, widths[0], 3, padding=1)
-        self.enc = nn.ModuleList([nn.Sequential(*[ResBlock(w) for _ in range(blocks)]) for w in widths[:-1]])
-        self.down = nn.ModuleList([nn.Conv2d(a, b, 2, stride=2) for a, b in zip(widths[:-1], widths[1:])])
-        self.body = nn.Sequential(*[ResBlock(widths[-1]) for _ in range(blocks)])
-        self.up = nn.ModuleList([nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(widths[:-1], widths[1:])])
-        self.dec = nn.ModuleList([nn.Sequential(*[ResBlock(w) for _ in range(blocks)]) for w in widths[:-1]])
+        self._init_trunk(widths, blocks)
         self.tail = nn.Conv2d(widths[0], channels, 3, padding=1)
         # zero tail: an untrained denoiser is the identity, so training starts from the
         # classical (gradient-step) reconstruction instead of noise
@@ -67,17 +93,7 @@ class ResUNet(nn.Module):
         if z.ndim != 4 or z.shape[1] != self.channels:
             raise ValueError(f"ResUNet expects (N, {self.channels}, H, W), got {tuple(z.shape)}")
         h, w = z.shape[-2:]
-        m = 2 ** (self.levels - 1)
-        ph, pw = (-h) % m, (-w) % m
+        ph, pw = self.pad_amount(h, w)
         x = F.pad(z, (0, pw, 0, ph), mode="reflect") if (ph or pw) else z
-        f = self.head(x)
-        skips = []
-        for enc, down in zip(self.enc, self.down):
-            f = enc(f)
-            skips.append(f)
-            f = down(f)
-        f = self.body(f)
-        for up, dec, s in zip(reversed(self.up), reversed(self.dec), reversed(skips)):
-            f = dec(up(f) + s)
-        out = x + self.tail(f)
+        out = x + self.tail(self.trunk(self.head(x)))
         return out[..., :h, :w]
