@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = {
     "lorun-cs-r25": ["lorun-cs-r25", "lorun-cs-r25-cont"],
     "block9-cs-r25": ["block9-cs-r25", "block9-cs-r25-cont"],
-    "lorun-cs-r10": ["lorun-cs-r10", "lorun-cs-r10-cont"],
-    "lorun-cs-r50": ["lorun-cs-r50"],
+    "lorun-cs-r10": ["lorun-cs-r10", "lorun-cs-r10-cont", "lorun-cs-r10-cont2"],
+    "lorun-cs-r50": ["lorun-cs-r50", "lorun-cs-r50-cont"],
 }
 
 
@@ -42,7 +42,7 @@ def main() -> None:
         for i, run in enumerate(runs):
             f = ROOT / "runs" / run / "export" / "learning_curve.json"
             if f.is_file():
-                curve += _tag(json.loads(f.read_text()), "2" if i == 0 else "2 cont", curve[-1]["step"], curve[-1]["wall_s"])
+                curve += _tag(json.loads(f.read_text()), "2" if i == 0 else "2 cont" + (str(i) if i > 1 else ""), curve[-1]["step"], curve[-1]["wall_s"])
         (ROOT / "checkpoints" / name / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
         tr = load_manifest().checkpoints[name].training.to_dict()
         tr.update(steps=int(curve[-1]["step"]), wall_time_s=float(curve[-1]["wall_s"]),

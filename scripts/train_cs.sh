@@ -2,11 +2,11 @@
 # Train every CS checkpoint with its recipe, then export them into checkpoints/ + the manifest.
 # Usage: scripts/train_cs.sh [threads-per-run] [stage...]   (needs ZOO_DATA or ../shared/data)
 # stages: phase1, pair25 (LoRun-9 r25 and Block-9 r25 side by side, same steps), pair1050,
-#         cont25 (both r25 models continued for the same further steps), cont10, export
+#         cont25 (both r25 models continued for the same further steps), cont10, cont50, cont10b, export
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-1}; shift || true
-STAGES=${*:-phase1 pair25 pair1050 cont25 cont10 export}
+STAGES=${*:-phase1 pair25 pair1050 cont25 cont10 cont50 cont10b export}
 export OMP_NUM_THREADS=$T MKL_NUM_THREADS=$T
 HW="$(lscpu | sed -n 's/^Model name: *//p' | head -1), ${T} thread(s) per run, 2-core VM shared with other jobs"
 fit() { zoo fit --config "recipes/$1.yaml" --trainer.enable_progress_bar=false > "runs/$1.log" 2>&1; }
@@ -19,12 +19,15 @@ for st in $STAGES; do
     pair1050) fit lorun_cs_phase2_r10 & fit lorun_cs_phase2_r50 & wait ;;
     cont25) fit lorun_cs_phase2_r25_cont & fit block9_cs_r25_cont & wait ;;
     cont10) fit lorun_cs_phase2_r10_cont ;;
+    cont50) fit lorun_cs_phase2_r50_cont ;;
+    cont10b) fit lorun_cs_phase2_r10_cont2 ;;
     export)
       DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
       INIT="phase 1: recipes/lorun_cs_phase1.yaml (lorun-cs-base-r25, 2000 steps x 16 x 99x99); then the phase-2 recipe (and its _cont)"
       for spec in "lorun-cs-r25:lorun_cs_phase2_r25" "block9-cs-r25:block9_cs_r25" "lorun-cs-r10:lorun_cs_phase2_r10" "lorun-cs-r50:lorun_cs_phase2_r50"; do
         name=${spec%%:*}; recipe=${spec#*:}; run=$name
         if [ -f "runs/$name-cont/export/model.safetensors" ]; then run=$name-cont; recipe=${recipe}_cont; fi
+        if [ -f "runs/$name-cont2/export/model.safetensors" ]; then run=$name-cont2; recipe=${recipe}2; fi
         [ -f "runs/$run/export/model.safetensors" ] || continue
         zoo export "runs/$run/export" --name "$name" --recipe "recipes/$recipe.yaml" --data "$DATA" --init "$INIT" \
           --hardware "$HW" --dtype float16 --overwrite

@@ -65,3 +65,46 @@ def test_flash_protocol(fake_root, tmp_path):
     assert np.asarray(Image.open(tmp_path / "d.png")).shape == (64, 80, 3)
     with pytest.raises(FileNotFoundError, match="flash"):
         p.restore_file(net, str(tmp_path / "d.png"), str(tmp_path / "e.png"))
+
+
+def test_runner_reference_free_band_filter_and_global_psnr(fake_root, tmp_path):
+    """`zoo bench` scores full-resolution files with HQNR, skips files of another band count and
+    reports the global-MSE PSNR of the flash protocol (checked against a direct computation)."""
+    import json
+    import math
+
+    from zoo.bench import run_bench
+
+    import scipy.io as sio
+    from fakedata_ssopga import make
+
+    root = make(tmp_path / "data")  # the released checkpoints (in the checkout) on fake files
+    rng = np.random.default_rng(0)
+    sio.savemat(root / "pansharpen/full/WV3_example.mat", {  # one full-resolution file of >= one 32x32 Q2n block
+        "I_MS_LR": (rng.uniform(0.2, 0.6, (40, 40, 8)) * 2047).astype(np.uint16),
+        "I_PAN": (rng.uniform(0.2, 0.6, (160, 160)) * 2047).astype(np.uint16)})
+    with pytest.raises(ValueError, match="too small for 32x32 blocks"):
+        from zoo.metrics_pansharpen import q2n
+
+        q2n(torch.rand(1, 4, 16, 16), torch.rand(1, 4, 16, 16))
+    s = run_bench(["ssopga-pansharpen-wv"], tmp_path / "ps", datasets=["WV3_test", "Pleiades_test", "WV3_full"],
+                  data_root=str(root), costs=False, grids=True, progress=False)
+    assert (tmp_path / "ps/grids/ssopga-pansharpen-wv/WV3_full").is_dir()
+    res = s["models"]["ssopga-pansharpen-wv"]["datasets"]
+    assert "Pleiades_test" not in res  # 4-band file, 8-band model
+    assert {"d_lambda", "d_s", "hqnr"} <= set(res["WV3_full"]) and 0 <= res["WV3_full"]["hqnr"] <= 1
+    assert res["WV3_full"]["hqnr"] == pytest.approx((1 - res["WV3_full"]["d_lambda"]) * (1 - res["WV3_full"]["d_s"]))
+    assert "sam" in res["WV3_test"] and res["WV3_test"]["min_iterate"] >= 0
+    assert "hqnr" in s["floor"]["WV3_full/x4"]
+    f = run_bench(["ssopga-flash"], tmp_path / "fl", datasets=["FAID12-s25"], data_root=str(fake_root),
+                  costs=False, grids=False, progress=False)
+    r = f["models"]["ssopga-flash"]["datasets"]["FAID12-s25"]
+    net = zoo.load("ssopga-flash").eval()
+    se = n = 0
+    for _, b in get_protocol("flash").load("FAID12-s25", str(fake_root)):
+        with torch.no_grad():
+            y = net(**b["inputs"]).clamp(0, 1)
+        se, n = se + float(((y - b["target"]) ** 2).sum()), n + b["target"].numel()
+    assert r["psnr_global"] == pytest.approx(10 * math.log10(n / se), abs=1e-3)
+    assert "psnr_global" in json.loads((tmp_path / "fl" / "summary.json").read_text())["floor"]["FAID12-s25/sigma-aware"]
+    assert "psnr_global" in (tmp_path / "fl" / "summary.md").read_text()

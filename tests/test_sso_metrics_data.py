@@ -111,6 +111,24 @@ def test_pansharpen_datamodule(fake_root):
     assert t["target"].shape == (8, 64, 64) and t["inputs"]["ms"].shape == (8, 16, 16)
 
 
+def test_pansharpen_band_map(fake_root):
+    """8-band WorldView files become B, G, R, NIR training images of a 4-band model (bands as mapped)."""
+    from zoo.data.pansharpen import PansharpenDataModule
+
+    train = ["pansharpen/full/imgWV2.mat", "pansharpen/full/imgGE1.mat"]
+    plain = PansharpenDataModule(train=train, test=[], data_root=str(fake_root), reduce_sensor="Pleiades", bands=4, patch=32)
+    mapped = PansharpenDataModule(train=train, test=[], data_root=str(fake_root), reduce_sensor="Pleiades", bands=4,
+                                  patch=32, band_map={8: [1, 2, 4, 6]})
+    (tp, _), (tm, _) = plain._train_pairs(), mapped._train_pairs()
+    assert len(tm) == len(tp) + 8 and all(s["gt"].shape[0] == 4 for s in tm)
+    eight = PansharpenDataModule(train=train[:1], test=[], data_root=str(fake_root), reduce_sensor="WV3", bands=8, patch=32)
+    t8 = eight._train_pairs()[0]
+    for k in range(8):  # Wald's ground truth is the original MS: the mapped bands exactly
+        assert torch.equal(tm[k]["gt"], t8[k]["gt"][[1, 2, 4, 6]])
+    with pytest.raises(ValueError, match="indices must lie"):
+        PansharpenDataModule(band_map={8: [0, 8]})
+
+
 def test_pansharpen_readers(fake_root):
     from zoo.data.pansharpen import read_pansharpen
 
@@ -151,3 +169,29 @@ def test_flash_datamodule(fake_root):
     assert torch.equal(a["inputs"]["noisy"], c["inputs"]["noisy"])  # fixed test noise
     with pytest.raises(ValueError, match="never train"):
         FlashDataModule(train_dirs=["flash/faid_test12"], data_root=str(fake_root)).setup("fit")
+
+
+def test_flash_illumination_jitter(fake_root):
+    """Relit training pairs: sRGB in [0, 1], guide mean near the target's (auto-exposed flash shot),
+    the light really varies between samples, and a negative jitter is refused."""
+    from zoo.data.flash import FlashDataModule, FlashPatches, srgb_to_linear
+
+    dm = FlashDataModule(data_root=str(fake_root), patch=32, batch_size=8, samples_per_epoch=8, val_images=1,
+                         illumination_jitter=1.0)
+    dm.setup("fit")
+    assert all(len(it) == 3 for it in dm.train_set.images)  # flash-only images kept for relighting
+    b = next(iter(dm.train_dataloader()))
+    x, g = b["target"], b["inputs"]["flash"]
+    assert x.min() >= 0 and x.max() <= 1 and g.min() >= 0 and g.max() <= 1
+    ratio = srgb_to_linear(g).mean((1, 2, 3)) / srgb_to_linear(x).mean((1, 2, 3))
+    assert ((ratio > 2 ** -0.5 * 0.85) & (ratio < 2 ** 0.5 * 1.15)).all()
+    v = dm.val_set[0]  # validation guides auto-exposed like the training ones (mean of the ambient)
+    assert srgb_to_linear(v["inputs"]["flash"]).mean() == pytest.approx(float(srgb_to_linear(v["target"]).mean()), rel=0.05)
+    base = FlashDataModule(data_root=str(fake_root), patch=32, batch_size=8, samples_per_epoch=8, val_images=1)
+    base.setup("fit")
+    amb = base.train_set.images[0][0]
+    means = {round(float(dm.train_set._relight(torch.stack(dm.train_set.images[0])[..., :32, :32],
+                                                __import__("random").Random(s))[0].mean()), 3) for s in range(4)}
+    assert len(means) > 1 and amb.shape[0] == 3
+    with pytest.raises(ValueError, match="stops"):
+        FlashPatches([(amb, amb)], patch=8, illumination_jitter=-1)

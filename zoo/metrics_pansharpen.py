@@ -160,6 +160,9 @@ def q2n(pred: torch.Tensor, target: torch.Tensor, block: int = 32, border: int =
             z = ti.new_zeros(c2 - c, h, w)
             pi, ti = torch.cat([pi, z]), torch.cat([ti, z])
         ph, pw = (-h) % block, (-w) % block
+        if ph >= h or pw >= w:  # mirror padding up to a whole block needs more than half a block of image
+            raise ValueError(f"Q2n: image {h}x{w} is too small for {block}x{block} blocks (mirror padding to a multiple "
+                             f"of the block needs > {block // 2} pixels); pass a smaller block= or score a larger image")
         if ph or pw:
             pi = F.pad(pi[None], (0, pw, 0, ph), mode="reflect")[0]
             ti = F.pad(ti[None], (0, pw, 0, ph), mode="reflect")[0]

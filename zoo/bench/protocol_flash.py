@@ -4,9 +4,9 @@
   (``flash/faid_test12/{ambient,flash}``, 600×900 sRGB), noisy = ambient + N(0, σ²) with
   σ ∈ {25, 50, 75}/255, **no clipping**, noise seeded per image (``torch.Generator().manual_seed(i)``
   for the i-th pair in name order, i from 0) so every model sees the same noise. The flash image is used as it is.
-* Metrics: PSNR (per image, output clipped to [0, 1], range 1, no border) and SSIM; the mean over
-  images is what ``zoo bench`` tables show. LGCNet's protocol reports **one PSNR over all 12 images
-  together (global MSE)**: ``scripts/bench_ssopga.py`` reports both.
+* Metrics: PSNR (per image, output clipped to [0, 1], range 1, no border) and SSIM, mean over
+  images; ``psnr_global`` is LGCNet's number: **one PSNR over all 12 images together (global MSE)**.
+  ``min_iterate`` is the smallest value of any iterate (SSO-PGA keeps it ≥ 0).
 * Floor: guided filter (He et al. 2010) of each noisy channel with the flash luminance as guide,
   radius 4, ε = σ² (a classical flash/no-flash baseline).
 * Published: MN (Information Fusion 2022) on its *own* FAID split — a different split, cited for scale only.
@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,16 @@ def guided_filter(p: torch.Tensor, guide: torch.Tensor, r: int = 4, eps: float =
     a = cov / (var + eps)
     b = mp - a * mI
     return _box(a, r) * I + _box(b, r)
+
+
+def _sse(output: torch.Tensor, target: torch.Tensor) -> tuple[float, int]:
+    return float(((output.float().clamp(0, 1) - target.float()) ** 2).sum()), target.numel()
+
+
+def _global_psnr(parts: list[tuple[float, int]]) -> float:
+    """PSNR (range 1) of the mean squared error over all pixels of all images together."""
+    sse, n = sum(p[0] for p in parts), sum(p[1] for p in parts)
+    return 10 * math.log10(n / sse) if sse > 0 else math.inf
 
 
 class FlashProtocol(Protocol):
@@ -112,11 +123,13 @@ register_protocol(FlashProtocol(
     description={
         "test_set": "FAID test-12 (LGCNet split), 600x900 sRGB, flash image as guide (as is)",
         "noise": "ambient + N(0, sigma^2), sigma in {25, 50, 75}/255, no clipping, torch.Generator seed = pair index",
-        "psnr": "per image on the clipped [0,1] output, range 1, no border; mean over images (global-MSE PSNR in scripts/bench_ssopga.py)",
+        "psnr": "per image on the clipped [0,1] output, range 1, no border; mean over images",
+        "psnr_global": "LGCNet protocol: one PSNR from the squared error of all 12 images together (clipped output)",
         "ssim": "Gaussian 11x11 sigma 1.5, per channel, mean",
         "floor": "guided filter (He et al.), flash luminance guide, r=4, eps=sigma^2",
     },
     metrics={"psnr": psnr, "ssim": ssim},
+    aggregates={"psnr_global": (_sse, _global_psnr)},
     floor_name="guided filter (flash guide, r=4, eps=sigma^2)",
     lightning_module="zoo.training.ssopga.SSOPGAModule",
     datamodule="zoo.data.flash.FlashDataModule",

@@ -10,8 +10,11 @@
   (border = 0: with it the 23-tap interpolation scores 4.666 / 5.736 / 26.58 on Pléiades, the
   published EXP row ≈ 4.67 / 5.74 / 26.6).
 * Floor: 23-tap polynomial interpolation of the MS (EXP).
-* Full-resolution HQNR (D_λ Khan, D_s QNR) is computed by ``scripts/bench_ssopga.py``; the runner
-  of ``zoo bench`` needs a reference image.
+* Full resolution (``WV3_full``: ``pansharpen/full/WV3_example.mat``, ``GE1_full``: ``imgGE1.mat``;
+  no ground truth): D_λ (Khan: 1 − Q2n between the MS and the degraded fusion), D_s (QNR, PAN
+  low-passed with its MTF) and HQNR = (1 − D_λ)(1 − D_s), 32×32 blocks, with the MTF and PAN
+  gain of the model's own sensor.
+* A model is scored on the files of its band count only (8-band WorldView vs 4-band Pléiades/GE1).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from zoo.metrics_pansharpen import ergas, psnr_ms, q2n, sam, scc
 
 __all__ = ["PansharpenProtocol", "sample_ms", "rgb_of"]
 
-DATASETS = {"WV3_test": "pansharpen/reduced/WV3_test.mat", "Pleiades_test": "pansharpen/reduced/Pleiades_test.mat"}
+DATASETS = {"WV3_test": "pansharpen/reduced/WV3_test.mat", "Pleiades_test": "pansharpen/reduced/Pleiades_test.mat",
+            "WV3_full": "pansharpen/full/WV3_example.mat", "GE1_full": "pansharpen/full/imgGE1.mat"}
 
 # RGB band indices (0-based) for pictures: 8-band WorldView (C1 B G Y R RE N1 N2) → R=4, G=2, B=1;
 # 4-band (B G R NIR) → R=2, G=1, B=0
@@ -68,8 +72,21 @@ class PansharpenProtocol(Protocol):
 
         out = []
         for s in read_pansharpen(_resolve(self.datasets[name], root)):
-            out.append((s["name"], {"target": s["gt"][None], "inputs": {"ms": s["ms"][None], "pan": s["pan"][None]}}))
+            batch: dict = {"inputs": {"ms": s["ms"][None], "pan": s["pan"][None]}}
+            if "gt" in s:
+                batch["target"] = s["gt"][None]
+            out.append((s["name"], batch))
         return out
+
+    def compatible(self, net: nn.Module, batch: dict) -> bool:
+        return batch["inputs"]["ms"].shape[1] == net.physics.bands
+
+    def no_reference(self, net: nn.Module, output: torch.Tensor, inputs: dict[str, Any]) -> dict[str, float]:
+        from zoo.metrics_pansharpen import hqnr
+        from zoo.physics.pansharpen import sensor_gains
+
+        pan_gain = sensor_gains(net.physics.sensor)[1]
+        return {k: float(v[0]) for k, v in hqnr(output, inputs["ms"], inputs["pan"], net.physics, pan_gain).items()}
 
     def sample(self) -> dict:
         return {"target": sample_ms(256, 8)}
@@ -120,6 +137,7 @@ register_protocol(PansharpenProtocol(
         "calibration": "23-tap interpolation on Pleiades_test: SAM 4.666, ERGAS 5.736, PSNR 26.58 (published EXP row ~4.67/5.74/26.6)",
         "floor": "23-tap polynomial interpolation (interp23tap)",
         "missing_bands": "none at test time",
+        "full_resolution": "WV3_full / GE1_full: D_lambda (Khan), D_s (QNR), HQNR, 32x32 blocks, MTF and PAN gain of the model's sensor",
     },
     metrics={"sam": sam, "ergas": ergas, "q2n": q2n, "scc": scc, "psnr": psnr_ms},
     floor_name="23-tap interpolation (EXP)",

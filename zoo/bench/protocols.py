@@ -34,6 +34,9 @@ class Protocol:
     floor_name: str = "linear initial estimate"
     lightning_module: str = "zoo.training.RestorationModule"  # for `zoo finetune`
     datamodule: str = ""  # for `zoo finetune`: class path taking the user's folder
+    # dataset-level metrics: name -> (per-image part(output, target), reduce(list of parts) -> float),
+    # e.g. one PSNR over the squared error of all images together
+    aggregates: dict[str, tuple[Callable, Callable]] = field(default_factory=dict)
 
     # -- data ---------------------------------------------------------------------------------
     def load(self, name: str, root: str | None) -> list[tuple[str, Batch]]:
@@ -51,6 +54,14 @@ class Protocol:
     def floor(self, net: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         """The classical reconstruction every learned row must beat."""
         raise NotImplementedError
+
+    def compatible(self, net: nn.Module, batch: Batch) -> bool:
+        """Whether ``net`` can be scored on this test item (e.g. its band count); others are skipped."""
+        return True
+
+    def no_reference(self, net: nn.Module, output: torch.Tensor, inputs: dict[str, Any]) -> dict[str, float]:
+        """Reference-free metrics of one output, for test items without a ``target`` (e.g. HQNR)."""
+        raise NotImplementedError(f"task {self.task!r} has no reference-free metrics")
 
     def setting(self, net: nn.Module) -> str:
         """The protocol setting a network is evaluated at (e.g. CS ratio ``r25``)."""

@@ -78,37 +78,60 @@ def run_bench(
         net = zoo.load(name, path=(paths or {}).get(name))
         setting = proto.setting(net)
         rec: dict = {"setting": setting, "datasets": {}}
-        for d, items in data.items():
+        for d, all_items in data.items():
+            items = [(i, b) for i, b in all_items if proto.compatible(net, b)]
+            if not items:
+                continue  # e.g. a 4-band test file for an 8-band model
             summary["published"].setdefault(f"{d}/{setting}", published_rows(proto.task, d, setting))
-            per = {k: [] for k in proto.metrics}
-            per_floor = {k: [] for k in proto.metrics}
+            per: dict[str, list[float]] = {}
+            per_floor: dict[str, list[float]] = {}
+            parts: dict[str, list] = {k: [] for k in proto.aggregates}
+            parts_floor: dict[str, list] = {k: [] for k in proto.aggregates}
+            min_iterate: list[float] = []
             for img_name, batch in tqdm(items, desc=f"{name} {d}", disable=not progress, leave=False):
-                x = batch["target"]
+                x = batch.get("target")
                 with torch.no_grad():
                     inputs = proto.inputs(net, batch)
                     y_hat = net(**inputs).float()
                     base = proto.floor(net, inputs).float() if floor else None
                 row = {"model": name, "dataset": d, "image": img_name}
-                for k, fn in proto.metrics.items():
-                    v = float(fn(y_hat, x)[0])
+                if x is not None:
+                    vals = {k: float(fn(y_hat, x)[0]) for k, fn in proto.metrics.items()}
+                    vals_floor = {k: float(fn(base, x)[0]) for k, fn in proto.metrics.items()} if base is not None else {}
+                    for k, (part, _) in proto.aggregates.items():
+                        parts[k].append(part(y_hat, x))
+                        if base is not None:
+                            parts_floor[k].append(part(base, x))
+                else:  # no ground truth (e.g. full-resolution pansharpening): reference-free metrics
+                    vals = proto.no_reference(net, y_hat, inputs)
+                    vals_floor = proto.no_reference(net, base, inputs) if base is not None else {}
+                if getattr(net, "last_min_iterate", None) is not None:  # non-negativity of the iterates
+                    min_iterate.append(float(net.last_min_iterate))
+                    row["min_iterate"] = round(min_iterate[-1], 6)
+                for k, v in vals.items():
                     row[k] = round(v, 4)
-                    per[k].append(v)
-                    if base is not None:
-                        vf = float(fn(base, x)[0])
-                        row[f"floor_{k}"] = round(vf, 4)
-                        per_floor[k].append(vf)
+                    per.setdefault(k, []).append(v)
+                for k, v in vals_floor.items():
+                    row[f"floor_{k}"] = round(v, 4)
+                    per_floor.setdefault(k, []).append(v)
                 rows.append(row)
                 if grids:
                     g = out / "grids" / name / d / f"{img_name}.png"
                     g.parent.mkdir(parents=True, exist_ok=True)
-                    _grid(proto, base if base is not None else x, y_hat, x).save(g)
-            rec["datasets"][d] = {k: float(np.mean(v)) for k, v in per.items()}
-            rec["datasets"][d]["images"] = len(items)
+                    ref = x if x is not None else (base if base is not None else y_hat)
+                    _grid(proto, base if base is not None else ref, y_hat, ref).save(g)
+            res = {k: float(np.mean(v)) for k, v in per.items()}
+            res.update({k: float(proto.aggregates[k][1](v)) for k, v in parts.items() if v})
+            if min_iterate:
+                res["min_iterate"] = min(min_iterate)
+            res["images"] = len(items)
+            rec["datasets"][d] = res
             key = f"{d}/{setting}"
             if floor and key not in floors_done:
                 floors_done.add(key)
-                summary.setdefault("floor", {})[key] = {
-                    "method": proto.floor_name + f" ({name})", **{k: float(np.mean(v)) for k, v in per_floor.items()}}
+                fl = {k: float(np.mean(v)) for k, v in per_floor.items()}
+                fl.update({k: float(proto.aggregates[k][1](v)) for k, v in parts_floor.items() if v})
+                summary.setdefault("floor", {})[key] = {"method": proto.floor_name + f" ({name})", **fl}
         rec["params"] = profile.param_counts(net)
         if costs:
             rec["gflops"] = profile.flops(net, cost_size) / 2**30
@@ -153,10 +176,10 @@ def render_markdown(s: dict) -> str:
     lines = [f"# Benchmark: {s['task']}", "", f"Command: `{s['command']}`  ", f"Environment: {s['environment']}", ""]
     lines += ["Protocol: " + "; ".join(f"{k}: {v}" for k, v in s["protocol"].items()), ""]
     dsets = sorted({d for m in s["models"].values() for d in m["datasets"]})
-    nd = {"ssim": 4, "q2n": 4, "scc": 4}
+    nd = {"ssim": 4, "q2n": 4, "scc": 4, "d_lambda": 4, "d_s": 4, "hqnr": 4, "min_iterate": 4}
     for d in dsets:
         keys = sorted({k for m in s["models"].values() for k in m["datasets"].get(d, {}) if k != "images"},
-                      key=lambda k: (k != "psnr", k != "ssim", k))
+                      key=lambda k: (k == "min_iterate", k != "psnr", k != "ssim", k))
         lines += [f"## {d}", "", "| method | setting | " + " | ".join(keys) + " | source |", "|---|---|" + "---|" * (len(keys) + 1)]
 
         def row(method: str, st: str, r: dict, src: str) -> str:

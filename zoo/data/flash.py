@@ -91,39 +91,67 @@ def _load(pair: tuple[str, Path, Path, bool], guide: str) -> tuple[torch.Tensor,
 
 
 class FlashPatches(Dataset):
-    """Random crops + D4 augmentation + per-sample σ (uniform in ``sigma_range``/255), noise on the fly."""
+    """Random crops + D4 augmentation + per-sample σ (uniform in ``sigma_range``/255), noise on the fly.
 
-    def __init__(self, images: Sequence[tuple[torch.Tensor, torch.Tensor]], patch: int = 96, length: int = 2000,
-                 sigma_range: Sequence[float] = (5.0, 80.0)) -> None:
+    ``illumination_jitter`` = j > 0 (stops) also varies the light, in linear RGB: the ambient exposure
+    by 2^U(−j, j); for FAID flash-only pairs the flash strength β ~ 2^U(−1, 1) in the with-flash guide
+    ``ambient + β·flash``; the guide's own exposure so its mean is the ambient's times 2^U(−j/2, j/2)
+    (cameras auto-expose flash shots, so a guide is not systematically brighter than the target); and
+    a white-balance gain of ±10 % per channel. The network must then take colour and brightness
+    from the noisy image and only structure from the guide.
+    """
+
+    def __init__(self, images: Sequence[tuple[torch.Tensor, ...]], patch: int = 96, length: int = 2000,
+                 sigma_range: Sequence[float] = (5.0, 80.0), illumination_jitter: float = 0.0) -> None:
+        # items: (ambient, guide) or (ambient, guide, flash_only) when the flash-only image is known
         self.images = [im for im in images if min(im[0].shape[-2:]) >= patch]
         if not self.images:
             raise ValueError(f"no training pair is at least {patch} pixels; lower `patch`")
+        if illumination_jitter < 0:
+            raise ValueError(f"illumination_jitter is in stops and must be >= 0, got {illumination_jitter}")
         self.patch, self.length, self.sigma_range = patch, length, tuple(sigma_range)
+        self.jitter = float(illumination_jitter)
 
     def __len__(self) -> int:
         return self.length
 
+    def _relight(self, x: torch.Tensor, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+        j = self.jitter
+        amb = srgb_to_linear(x[0]) * 2 ** rng.uniform(-j, j)
+        if x.shape[0] == 3:  # flash-only image known: a with-flash photo at a random flash strength
+            guide = amb + 2 ** rng.uniform(-1, 1) * srgb_to_linear(x[2])
+        else:
+            guide = srgb_to_linear(x[1])
+        guide = guide * (amb.mean() / guide.mean().clamp_min(1e-6)) * 2 ** rng.uniform(-j / 2, j / 2)
+        guide = guide * torch.tensor([1 + rng.uniform(-0.1, 0.1) for _ in range(guide.shape[0])])[:, None, None]
+        return linear_to_srgb(amb), linear_to_srgb(guide)
+
     def __getitem__(self, i: int) -> dict[str, Any]:
         rng = random.Random()
-        amb, fl = self.images[rng.randrange(len(self.images))]
-        h, w = amb.shape[-2:]
+        item = self.images[rng.randrange(len(self.images))]
+        h, w = item[0].shape[-2:]
         t, l = rng.randrange(h - self.patch + 1), rng.randrange(w - self.patch + 1)
-        x = torch.stack([amb, fl])[..., t : t + self.patch, l : l + self.patch]
+        x = torch.stack(item if self.jitter else item[:2])[..., t : t + self.patch, l : l + self.patch]
         x = torch.rot90(x, rng.randrange(4), (-2, -1))
         if rng.random() < 0.5:
             x = x.flip(-1)
         x = x.contiguous()
+        target, guide = self._relight(x, rng) if self.jitter else (x[0], x[1])
         sigma = rng.uniform(*self.sigma_range) / 255.0
-        noisy = x[0] + sigma * torch.randn(x[0].shape)
-        return {"target": x[0], "inputs": {"noisy": noisy, "flash": x[1], "sigma": torch.tensor(sigma)}}
+        noisy = target + sigma * torch.randn(target.shape)
+        return {"target": target, "inputs": {"noisy": noisy, "flash": guide, "sigma": torch.tensor(sigma)}}
 
 
 class FlashImages(Dataset):
     """Whole (or centre-cropped) pairs at a fixed σ with a fixed noise seed per image."""
 
     def __init__(self, images: Sequence[tuple[str, torch.Tensor, torch.Tensor]], sigma: float, crop: int | None = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, auto_exposure: bool = False) -> None:
+        # auto_exposure: scale the guide (linear light) to the ambient's mean, as an auto-exposed flash shot
         self.images, self.sigma, self.crop, self.seed = list(images), float(sigma), crop, seed
+        if auto_exposure:
+            self.images = [(n, a, linear_to_srgb(srgb_to_linear(f) * srgb_to_linear(a).mean() / srgb_to_linear(f).mean().clamp_min(1e-6)))
+                           for n, a, f in self.images]
 
     def __len__(self) -> int:
         return len(self.images)
@@ -151,6 +179,8 @@ class FlashDataModule(RestorationDataModule):
         guide: ``"with_flash"`` (ambient + flash-only in linear light, for FAID-files folders) or ``"as_is"``.
         patch, samples_per_epoch, batch_size, num_workers: training loader.
         sigma_range: training σ range in /255 units.
+        illumination_jitter: stops of random exposure / flash strength / white balance in training
+            (:class:`FlashPatches`); 0 keeps the pairs' own light.
         val_images: held-out training pairs for validation (centre ``val_crop`` crops, σ = ``val_sigma``).
         test_sigmas: σ values (/255) of the test sets.
     """
@@ -159,7 +189,7 @@ class FlashDataModule(RestorationDataModule):
                  data_root: str | None = None, guide: str = "with_flash", patch: int = 96, samples_per_epoch: int = 2000,
                  batch_size: int = 8, num_workers: int = 0, sigma_range: Sequence[float] = (5.0, 80.0),
                  val_images: int = 3, val_crop: int = 256, val_sigma: float = 25.0,
-                 test_sigmas: Sequence[float] = (25.0, 50.0, 75.0)) -> None:
+                 test_sigmas: Sequence[float] = (25.0, 50.0, 75.0), illumination_jitter: float = 0.0) -> None:
         super().__init__()
         if guide not in ("with_flash", "as_is"):
             raise ValueError(f"guide must be 'with_flash' or 'as_is', got {guide!r}")
@@ -178,8 +208,11 @@ class FlashDataModule(RestorationDataModule):
             rng.shuffle(pairs)
             nval = min(hp.val_images, max(0, len(pairs) - 1))
             val, train = pairs[:nval], pairs[nval:]
-            self.train_set = FlashPatches([_load(p, hp.guide) for p in train], hp.patch, hp.samples_per_epoch, hp.sigma_range)
-            self.val_set = FlashImages([(p[0], *_load(p, hp.guide)) for p in val or train[:1]], hp.val_sigma, hp.val_crop)
+            items = [(*_load(p, hp.guide), *((read_rgb(p[2]),) if p[3] and hp.illumination_jitter else ())) for p in train]
+            self.train_set = FlashPatches(items, hp.patch, hp.samples_per_epoch, hp.sigma_range, hp.illumination_jitter)
+            # with illumination jitter, validation guides are auto-exposed too (the training condition)
+            self.val_set = FlashImages([(p[0], *_load(p, hp.guide)) for p in val or train[:1]], hp.val_sigma, hp.val_crop,
+                                       auto_exposure=hp.illumination_jitter > 0)
         if stage in ("test", "predict", None) and hp.test_dir:
             imgs = [(p[0], *_load(p, hp.guide)) for p in find_pairs(hp.test_dir, hp.data_root)]
             self.test_sets = [FlashImages(imgs, s) for s in hp.test_sigmas]

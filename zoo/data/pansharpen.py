@@ -211,6 +211,8 @@ class PansharpenDataModule(RestorationDataModule):
         data_root: overrides ``ZOO_DATA``.
         reduce_sensor: sensor whose MTF gains reduce the training images (default: the file's own).
         bands: keep only files with this many bands (``None`` = all; one band count per model).
+        band_map: ``{band count: [band indices]}``, applied before ``bands``: e.g. ``{8: [1, 2, 4, 6]}``
+            turns 8-band WorldView images into B, G, R, NIR training images for a 4-band model.
         ratio, patch, samples_per_epoch, batch_size, num_workers: as usual.
         val_rows: full-resolution MS rows at the bottom of each full image held out for validation
             (only for images of at least ``4·val_rows`` rows).
@@ -223,8 +225,12 @@ class PansharpenDataModule(RestorationDataModule):
                  test: Sequence[str] = ("pansharpen/reduced/WV3_test.mat",), data_root: str | None = None,
                  reduce_sensor: str | None = None, bands: int | None = None, ratio: int = 4, patch: int = 64,
                  samples_per_epoch: int = 2000, batch_size: int = 8, num_workers: int = 0, val_rows: int = 64,
-                 missing: float = 0.0, spectral_jitter: float = 0.0, val_images: int | None = None) -> None:
+                 missing: float = 0.0, spectral_jitter: float = 0.0, val_images: int | None = None,
+                 band_map: dict[int, list[int]] | None = None) -> None:
         super().__init__()
+        for n, idx in (band_map or {}).items():
+            if not idx or min(idx) < 0 or max(idx) >= int(n):
+                raise ValueError(f"band_map[{n}] = {idx}: indices must lie in 0..{int(n) - 1}")
         self.save_hyperparameters()
         self.test_names = [Path(t).stem for t in test]
 
@@ -236,6 +242,9 @@ class PansharpenDataModule(RestorationDataModule):
             if f.parent.name in TEST_DIR_NAMES:
                 raise ValueError(f"{f} is a reduced-resolution test file: never train on it (use pansharpen/full/ or your own data)")
             for s in read_pansharpen(f):
+                idx = {int(k): v for k, v in (hp.band_map or {}).items()}.get(s["ms"].shape[0])
+                if idx is not None:
+                    s = {**s, "ms": s["ms"][list(idx)]}
                 if hp.bands is not None and s["ms"].shape[0] != hp.bands:
                     continue
                 if s["kind"] == "reduced":
