@@ -2,11 +2,12 @@
 # Train every CS checkpoint with its recipe, then export them into checkpoints/ + the manifest.
 # Usage: scripts/train_cs.sh [threads-per-run] [stage...]   (needs ZOO_DATA or ../shared/data)
 # stages: phase1, pair25 (LoRun-9 r25 and Block-9 r25 side by side, same steps), pair1050,
-#         cont25 (both r25 models continued for the same further steps), cont10, cont50, cont10b, export
+#         cont25 (both r25 models continued for the same further steps), cont10, cont50, cont10b,
+#         cont25b (both r25 models, 1500 more steps each), export
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-1}; shift || true
-STAGES=${*:-phase1 pair25 pair1050 cont25 cont10 cont50 cont10b export}
+STAGES=${*:-phase1 pair25 pair1050 cont25 cont10 cont50 cont10b cont25b export}
 export OMP_NUM_THREADS=$T MKL_NUM_THREADS=$T
 HW="$(lscpu | sed -n 's/^Model name: *//p' | head -1), ${T} thread(s) per run, 2-core VM shared with other jobs"
 fit() { zoo fit --config "recipes/$1.yaml" --trainer.enable_progress_bar=false > "runs/$1.log" 2>&1; }
@@ -21,6 +22,7 @@ for st in $STAGES; do
     cont10) fit lorun_cs_phase2_r10_cont ;;
     cont50) fit lorun_cs_phase2_r50_cont ;;
     cont10b) fit lorun_cs_phase2_r10_cont2 ;;
+    cont25b) fit lorun_cs_phase2_r25_cont2 & fit block9_cs_r25_cont2 & wait ;;
     export)
       DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
       INIT="phase 1: recipes/lorun_cs_phase1.yaml (lorun-cs-base-r25, 2000 steps x 16 x 99x99); then the phase-2 recipe (and its _cont)"
@@ -32,6 +34,6 @@ for st in $STAGES; do
         zoo export "runs/$run/export" --name "$name" --recipe "recipes/$recipe.yaml" --data "$DATA" --init "$INIT" \
           --hardware "$HW" --dtype float16 --overwrite
       done
-      python scripts/cs_cards.py ;;
+      python scripts/merge_curves.py lorun-cs-r25 block9-cs-r25 lorun-cs-r10 lorun-cs-r50 ;;
   esac
 done

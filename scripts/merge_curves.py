@@ -1,0 +1,74 @@
+"""Merge the learning curves of every training stage into each checkpoint and refresh its card.
+
+    python scripts/merge_curves.py            # after an export (scripts/train_cs.sh's export stage)
+    python scripts/merge_curves.py ssopga-flash pga-flash
+
+A checkpoint trained in stages (CS: the shared 25 % phase-1 base → phase 2 → continuations;
+flash: first run → continuation) gets one curve with cumulative steps and wall time, and the
+manifest's training block gets the totals.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from zoo.hub.manifest import load_manifest, update_entry
+from zoo.hub.publish import refresh_card
+
+ROOT = Path(__file__).resolve().parents[1]
+CS_BASE = ("1 base 25%", "lorun-cs-base-r25")
+# checkpoint -> (leading run shared with other checkpoints or None, its own runs in order)
+CHAINS = {
+    "lorun-cs-r25": (CS_BASE, ["lorun-cs-r25", "lorun-cs-r25-cont", "lorun-cs-r25-cont2"]),
+    "block9-cs-r25": (CS_BASE, ["block9-cs-r25", "block9-cs-r25-cont", "block9-cs-r25-cont2"]),
+    "lorun-cs-r10": (CS_BASE, ["lorun-cs-r10", "lorun-cs-r10-cont", "lorun-cs-r10-cont2"]),
+    "lorun-cs-r50": (CS_BASE, ["lorun-cs-r50", "lorun-cs-r50-cont"]),
+    "ssopga-flash": (None, ["ssopga-flash", "ssopga-flash-cont"]),
+    "pga-flash": (None, ["pga-flash", "pga-flash-cont"]),
+}
+
+
+def _tag(curve: list[dict], phase: str, d_step: int, d_wall: float) -> list[dict]:
+    out, seen = [], set()
+    for x in curve:
+        if x["step"] in seen:  # on_fit_end repeats the last validation
+            continue
+        seen.add(x["step"])
+        out.append({"phase": phase, **x, "step": x["step"] + d_step, "wall_s": round(x["wall_s"] + d_wall, 1)})
+    return out
+
+
+def _curve(run: str) -> list[dict] | None:
+    f = ROOT / "runs" / run / "export" / "learning_curve.json"
+    return json.loads(f.read_text()) if f.is_file() else None
+
+
+def main(names: list[str]) -> None:
+    for name in names or list(CHAINS):
+        lead, runs = CHAINS[name]
+        if not (ROOT / "checkpoints" / name).is_dir():
+            continue
+        curve: list[dict] = []
+        if lead is not None:
+            curve = _tag(_curve(lead[1]) or [], lead[0], 0, 0)
+        phase = "2" if lead is not None else "1"
+        for i, run in enumerate(runs):
+            c = _curve(run)
+            if c:
+                label = phase if i == 0 else f"{phase} cont" + (str(i) if i > 1 else "")
+                curve += _tag(c, label, curve[-1]["step"] if curve else 0, curve[-1]["wall_s"] if curve else 0.0)
+        if not curve:
+            continue
+        (ROOT / "checkpoints" / name / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+        tr = load_manifest().checkpoints[name].training.to_dict()
+        tr.update(steps=int(curve[-1]["step"]), wall_time_s=float(curve[-1]["wall_s"]),
+                  epochs=len({(c["phase"], c["epoch"]) for c in curve}))
+        update_entry(name, ROOT / "checkpoints" / name, training=tr)
+        refresh_card(name)
+        print(f"{name}: {curve[-1]['step']} steps, {curve[-1]['wall_s']} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
