@@ -4,7 +4,7 @@
     python scripts/merge_curves.py ssopga-flash pga-flash
 
 A checkpoint trained in stages (CS: the shared 25 % phase-1 base → phase 2 → continuations;
-flash: first run → continuation) gets one curve with cumulative steps and wall time, and the
+flash and CASSI phase 2: first run → continuation) gets one curve with cumulative steps and wall time, and the
 manifest's training block gets the totals.
 """
 
@@ -19,7 +19,8 @@ from zoo.hub.publish import refresh_card
 
 ROOT = Path(__file__).resolve().parents[1]
 CS_BASE = ("1 base 25%", "lorun-cs-base-r25")
-# checkpoint -> (leading run shared with other checkpoints or None, its own runs in order)
+# checkpoint -> ((label, leading run shared with other checkpoints) or None, its own runs in order);
+# with a lead, the checkpoint's own runs are phase "2"
 CHAINS = {
     "lorun-cs-r25": (CS_BASE, ["lorun-cs-r25", "lorun-cs-r25-cont", "lorun-cs-r25-cont2"]),
     "block9-cs-r25": (CS_BASE, ["block9-cs-r25", "block9-cs-r25-cont", "block9-cs-r25-cont2"]),
@@ -27,6 +28,9 @@ CHAINS = {
     "lorun-cs-r50": (CS_BASE, ["lorun-cs-r50", "lorun-cs-r50-cont"]),
     "ssopga-flash": (None, ["ssopga-flash", "ssopga-flash-cont"]),
     "pga-flash": (None, ["pga-flash", "pga-flash-cont"]),
+    # CASSI phase 2 (its phase-1 base has a card of its own: lorun-cassi-base)
+    "lorun-cassi-9stg": (("1", None), ["lorun-cassi-9stg", "lorun-cassi-9stg-cont"]),
+    "block9-cassi": (("1", None), ["block9-cassi", "block9-cassi-cont"]),
 }
 
 
@@ -51,7 +55,7 @@ def main(names: list[str]) -> None:
         if not (ROOT / "checkpoints" / name).is_dir():
             continue
         curve: list[dict] = []
-        if lead is not None:
+        if lead is not None and lead[1] is not None:
             curve = _tag(_curve(lead[1]) or [], lead[0], 0, 0)
         phase = "2" if lead is not None else "1"
         for i, run in enumerate(runs):
