@@ -1,20 +1,18 @@
-"""SSO-PGA family benchmark: pansharpening (reduced + full resolution, missing bands) and flash denoising.
+"""SSO-PGA pansharpening study: missing-band robustness and the untrained (classical) unfolding.
 
-Complements ``zoo bench`` (whose tables need a reference image and show PSNR/SSIM only) with:
-all pansharpening indices beside the EXP floor and the published rows, full-resolution
-D_λ / D_s / HQNR, the missing-band robustness of SSO-PGA vs its PGA twin, the FAID test-12
-global-MSE PSNR of LGCNet's protocol next to the per-image mean, the smallest intermediate iterate,
-and costs (params, GFLOPs, latency, peak memory; 1 CPU thread).
+Complements ``zoo bench`` (which already scores reduced- and full-resolution pansharpening and
+flash denoising, with HQNR, global-MSE PSNR and the smallest iterate) with: the missing-band
+robustness of SSO-PGA vs its PGA twin, rows for the non-learned unfolded iteration, run-folder
+weights before export, and costs (params, GFLOPs, latency, peak memory; 1 CPU thread).
 
 Models are given as ``NAME`` (a zoo checkpoint) or ``NAME=PATH`` (a run's export folder with
 ``model.safetensors`` + ``config.json``)::
 
     python scripts/bench_ssopga.py --task pansharpen ssopga-pansharpen-wv=runs/ssopga-pansharpen-wv/export \\
         pga-pansharpen-wv=runs/pga-pansharpen-wv/export ssopga-pansharpen-4band=runs/ssopga-pansharpen-4band/export
-    python scripts/bench_ssopga.py --task flash ssopga-flash=runs/ssopga-flash/export pga-flash=runs/pga-flash/export
 
 ``classical:NAME:STEP`` adds the untrained network (the non-learned unfolded SSO-PGA/PGA iteration).
-Writes ``results/<task>/ssopga_summary.{md,json}`` and ``ssopga_per_image.csv``.
+Writes ``results/pansharpen/ssopga_summary.{md,json}`` and ``ssopga_per_image.csv``.
 """
 
 from __future__ import annotations
@@ -106,6 +104,8 @@ def bench_pansharpen(nets, root, out: Path, full: bool, missing_trials: int) -> 
     rows = []
     for ds, rel in proto.datasets.items():
         s = read_pansharpen(_resolve(rel, root))[0]
+        if "gt" not in s:  # full-resolution files: HQNR below
+            continue
         x, ms, pan = s["gt"][None], s["ms"][None], s["pan"][None]
         users = [(n, net) for n, net, _ in nets if net.channels == ms.shape[1]]
         if not users:
@@ -204,81 +204,19 @@ def _cost_lines(c: dict) -> list[str]:
     return lines
 
 
-# -- flash ----------------------------------------------------------------------------------------------
-
-
-def bench_flash(nets, root, out: Path, limit: int | None) -> dict:
-    from zoo.bench.protocols import get_protocol
-    from zoo.bench.published import published_rows
-    from zoo.metrics import psnr, ssim
-
-    proto = get_protocol("flash")
-    summary: dict = {"protocol": proto.description, "results": {}, "costs": {}, "published": {}}
-    rows = []
-    for ds in proto.datasets:
-        items = proto.load(ds, root)[:limit]
-        summary["published"][ds] = published_rows("flash", ds, "sigma-aware")
-        methods = {"noisy input": lambda inp: inp["noisy"], proto.floor_name: lambda inp: proto.floor(None, inp)}
-        for n, net, _ in nets:
-            methods[n] = (lambda net_: (lambda inp: net_(**inp)))(net)
-        res = {}
-        for mname, fn in methods.items():
-            se, npx, ps, ss, mins = 0.0, 0, [], [], []
-            for img, b in items:
-                with torch.no_grad():
-                    y = fn(b["inputs"]).float()
-                x = b["target"]
-                se += float(((y.clamp(0, 1) - x) ** 2).sum())
-                npx += x.numel()
-                ps.append(float(psnr(y, x)[0]))
-                ss.append(float(ssim(y, x)[0]))
-                net = next((nn_ for n_, nn_, _ in nets if n_ == mname), None)
-                if net is not None:
-                    mins.append(net.last_min_iterate)
-                rows.append({"dataset": ds, "model": mname, "image": img, "psnr": round(ps[-1], 4), "ssim": round(ss[-1], 5)})
-            res[mname] = {"psnr_mean": statistics.mean(ps), "psnr_global": 10 * torch.log10(torch.tensor(npx / se)).item(),
-                          "ssim_mean": statistics.mean(ss), "images": len(items), "min_iterate": min(mins) if mins else None}
-        summary["results"][ds] = res
-    for n, net, src in nets:
-        summary["costs"][n] = costs(n, net, src)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "ssopga_per_image.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["dataset", "model", "image", "psnr", "ssim"])
-        w.writeheader()
-        w.writerows(rows)
-    lines = ["# SSO-PGA flash-guided denoising benchmark", "", f"Command: `{' '.join(sys.argv)}`", "",
-             "Protocol: " + "; ".join(f"{k}: {v}" for k, v in proto.description.items()), ""]
-    for ds, res in summary["results"].items():
-        lines += [f"## {ds}", "", "| method | PSNR mean over images | PSNR global MSE (LGCNet) | SSIM | min iterate | source |",
-                  "|---|---|---|---|---|---|"]
-        for n, m in res.items():
-            lines.append(f"| {n} | {m['psnr_mean']:.2f} | {m['psnr_global']:.2f} | {m['ssim_mean']:.4f} | {_fmt(m['min_iterate'], 4)} | this run |")
-        for r in summary["published"].get(ds, []):
-            lines.append(f"| {r['method']} | – | {r['psnr']:.2f} | – | – | published |")
-        lines.append("")
-    lines += _cost_lines(summary["costs"])
-    (out / "ssopga_summary.md").write_text("\n".join(lines) + "\n")
-    (out / "ssopga_summary.json").write_text(json.dumps(summary, indent=1, default=float))
-    return summary
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="NAME or NAME=EXPORT_DIR")
-    ap.add_argument("--task", choices=["pansharpen", "flash"], required=True)
+    ap.add_argument("--task", choices=["pansharpen"], default="pansharpen")
     ap.add_argument("--data-root")
     ap.add_argument("--out")
     ap.add_argument("--no-full", action="store_true", help="skip full-resolution HQNR")
     ap.add_argument("--missing-trials", type=int, default=3)
-    ap.add_argument("--limit", type=int)
     a = ap.parse_args()
     torch.set_num_threads(1)
     nets = [load_net(s) for s in a.models]
     out = Path(a.out or f"results/{a.task}")
-    if a.task == "pansharpen":
-        bench_pansharpen(nets, a.data_root, out, not a.no_full, a.missing_trials)
-    else:
-        bench_flash(nets, a.data_root, out, a.limit)
+    bench_pansharpen(nets, a.data_root, out, not a.no_full, a.missing_trials)
     print((out / "ssopga_summary.md").read_text())
 
 
