@@ -43,3 +43,18 @@ def make_cs_root(root: Path, n_train: int = 6, ratios: tuple[int, ...] = (10, 25
         sio.savemat(phi_dir / f"phi_0_{r}_1089.mat", {"phi": phi})
         sio.savemat(phi_dir / f"Initialization_Matrix_{r}.mat", {"Qinit": phi.T.copy()})
     return root
+
+
+def small_patch_args(recipe: Path) -> list[str]:
+    """CLI overrides that shrink a recipe's training crops to what the tiny fake images hold.
+
+    GPU recipes train on 99² (CS) / 128² (CASSI) crops; the fake images are smaller. CS crops stay
+    multiples of the 33-pixel block.
+    """
+    import yaml
+
+    init = (yaml.safe_load(recipe.read_text()).get("data") or {}).get("init_args") or {}
+    patch = init.get("patch")
+    if patch is None or patch <= 66:
+        return []
+    return [f"--data.init_args.patch={66 if patch % 33 == 0 else 64}"]

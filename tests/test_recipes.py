@@ -59,9 +59,12 @@ def test_there_are_recipes():
 
 @pytest.mark.parametrize("recipe", ALL, ids=[p.stem for p in ALL])
 def test_recipe_fast_dev_run(recipe, fake_root, workdir, monkeypatch):
+    from fakedata import small_patch_args
+
     monkeypatch.chdir(workdir)  # recipes write runs/<name>/ relative to the working directory
     monkeypatch.setenv("ZOO_DATA", str(fake_root))
     main(["fit", "--config", str(recipe), "--trainer.fast_dev_run=1", "--trainer.enable_progress_bar=false",
-          f"--data.init_args.data_root={fake_root}", "--data.init_args.batch_size=2", "--trainer.accelerator=cpu"])
+          f"--data.init_args.data_root={fake_root}", "--data.init_args.batch_size=2", "--trainer.accelerator=cpu",
+          *small_patch_args(recipe)])
     exports = list((workdir / "runs").glob("*/export/model.safetensors"))
     assert exports, "the recipe's ExportWeights callback wrote no weights"

@@ -118,3 +118,18 @@ def test_ddp_two_cpu_processes_gloo(tmp_path):
     line = next(l for l in out.stdout.splitlines() if l.startswith("RESULT"))
     res = json.loads(line.split(" ", 1)[1])
     assert res["world"] == 2 and res["step"] == 2 and res["psnr"] > 0
+
+
+def test_throughput_log_counts_steps_after_warmup(tmp_path):
+    from zoo.training import ThroughputLog
+
+    m = RestorationModule("lorun-cs-r25", TINY)
+    out = tmp_path / "rate.json"
+    t = L.Trainer(max_steps=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                  enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu",
+                  callbacks=[ThroughputLog(str(out), warmup=2)])
+    t.fit(m, DataLoader(_Patches(), batch_size=2))
+    rec = json.loads(out.read_text())
+    assert rec["steps"] == 3  # steps 3..5: the first two are warm-up
+    assert rec["steps_per_s"] > 0 and rec["samples_per_s"] == pytest.approx(2 * rec["steps_per_s"], rel=0.01)
+    assert not list(tmp_path.glob(".rate.json.*"))  # written atomically: no partial file left

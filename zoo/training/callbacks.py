@@ -11,7 +11,7 @@ import torch
 
 from zoo.hub.files import atomic_write
 
-__all__ = ["ExportWeights"]
+__all__ = ["ExportWeights", "ThroughputLog"]
 
 
 class ExportWeights(L.Callback):
@@ -54,3 +54,44 @@ class ExportWeights(L.Callback):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, pl_module)
+
+
+class ThroughputLog(L.Callback):
+    """Measure optimiser steps/s and samples/s after a warm-up, and write them to a JSON file.
+
+    The first ``warmup`` steps (CUDA/cuDNN autotuning, loader start-up) are excluded. Written at
+    the end of fit, atomically; used to size equal-step budgets of runs that share one machine
+    (``scripts/gpu_session.sh``), not as a benchmark: shared machines are noisy.
+
+    Example:
+        ``zoo fit --config recipes/X.yaml --trainer.max_steps=60 --trainer.callbacks+=zoo.training.ThroughputLog
+        --trainer.callbacks.path=rate.json``
+    """
+
+    def __init__(self, path: str, warmup: int = 10) -> None:
+        super().__init__()
+        self.path, self.warmup = Path(path), int(warmup)
+        self.t_warm: float | None = None
+        self.step_warm = 0
+        self.samples = 0
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step == self.warmup and self.t_warm is None:
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.t_warm, self.step_warm, self.samples = time.perf_counter(), step, 0
+        elif self.t_warm is not None:
+            target = batch.get("target") if isinstance(batch, dict) else None
+            self.samples += int(target.shape[0]) if target is not None else 0
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_rank != 0 or self.t_warm is None:
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        dt = max(time.perf_counter() - self.t_warm, 1e-9)
+        steps = trainer.global_step - self.step_warm
+        rec = {"steps": steps, "seconds": round(dt, 3), "steps_per_s": steps / dt, "samples_per_s": self.samples / dt}
+        with atomic_write(self.path, overwrite=True) as tmp:
+            tmp.write_text(json.dumps(rec, indent=1))

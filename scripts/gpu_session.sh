@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One prepared session on a CUDA GPU: the mixed-precision tests, then LoRun-9 vs Block-9 (CS 25 % and SD-CASSI)
+# continued side by side at an equal number of steps, sized from a throughput calibration to fit TRAIN_SECONDS.
+#
+#   ZOO_DATA=<data root> OUT=<results folder> TRAIN_SECONDS=400 bash scripts/gpu_session.sh
+#
+# The data root needs images/Train400, images/T91 and cassi/remote (the GPU recipes read nothing else).
+# Writes to $OUT: env.txt (GPU, driver, versions), cuda_tests.log (pytest tests/test_cuda.py), session.log
+# (calibration rates and the step budgets chosen) and gpu_runs.tar.gz (runs/<name>-gpu/{export,logs}: weights,
+# config, learning curve, CSV logs). Export and bench the runs afterwards on any machine (README, "GPU training").
+set -u
+OUT=${OUT:-runs/gpu_session}
+TRAIN_SECONDS=${TRAIN_SECONDS:-400}
+CAL_STEPS=${CAL_STEPS:-40}
+MIN_STEPS=${MIN_STEPS:-100}
+read -r -a EXTRA <<< "${EXTRA_ARGS:-}"   # e.g. a dry run on a CPU: EXTRA_ARGS="--data.init_args.batch_size=2"
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
+ZOO=("$PY" -m zoo.cli.main)
+PAIRS=("lorun_cs_phase2_r25_gpu block9_cs_r25_gpu" "lorun_cassi_phase2_gpu block9_cassi_gpu")
+log() { echo "[$(date +%T)] $*" | tee -a "$OUT/session.log"; }
+
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  "$PY" -c "import torch, lightning; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'lightning', lightning.__version__)"
+  nproc; } > "$OUT/env.txt" 2>&1
+log "env: $(tr '\n' ' ' < "$OUT/env.txt")"
+
+# 1. the CUDA mixed-precision tests run beside the training (the GPU has room for both)
+if [ "${SKIP_TESTS:-0}" = 1 ]; then true & else
+  "$PY" -m pytest tests/test_cuda.py -q -s -rs -p no:cacheprovider > "$OUT/cuda_tests.log" 2>&1 &
+fi
+TESTS=$!
+
+# 2. calibration: every run for CAL_STEPS steps at once (the contention of the real run), no validation
+CAL=runs/gpu_calibration
+[ "${REUSE_CALIBRATION:-0}" = 1 ] || rm -rf "$CAL"
+mkdir -p "$CAL"
+CAL_PIDS=()
+for pair in "${PAIRS[@]}"; do for r in $pair; do
+  [ -f "$CAL/$r.json" ] && continue
+  "${ZOO[@]}" fit --config "recipes/$r.yaml" --trainer.max_steps="$CAL_STEPS" --trainer.limit_val_batches=0 \
+    --trainer.num_sanity_val_steps=0 --trainer.logger=false --trainer.enable_progress_bar=false \
+    --trainer.default_root_dir="$CAL/$r" --trainer.callbacks=zoo.training.ThroughputLog \
+    --trainer.callbacks.path="$CAL/$r.json" "${EXTRA[@]}" > "$CAL/$r.log" 2>&1 &
+  CAL_PIDS+=($!)
+done; done
+for p in "${CAL_PIDS[@]}"; do wait "$p"; done
+T_START=$(date +%s)
+
+# 3. equal steps within a pair: the slower run's rate x the time left, with a margin for validation
+PIDS=()
+for pair in "${PAIRS[@]}"; do
+  read -r a b <<< "$pair"
+  steps=$("$PY" - "$CAL/$a.json" "$CAL/$b.json" "$TRAIN_SECONDS" <<'EOF'
+import json, sys
+rates = [json.load(open(p))["steps_per_s"] for p in sys.argv[1:3]]
+n = int(min(rates) * float(sys.argv[3]) * 0.85)
+print(n // 50 * 50 if n > 500 else n)
+EOF
+)
+  if [ -z "$steps" ] || [ "$steps" -lt "$MIN_STEPS" ]; then
+    log "pair $a / $b: calibration failed or too slow (steps='$steps'); skipped. Logs: $(tail -n 3 "$CAL/$a.log" "$CAL/$b.log")"
+    continue
+  fi
+  log "pair $a / $b: rates $(cat "$CAL/$a.json" "$CAL/$b.json" | tr -d '\n ') -> max_steps=$steps each"
+  for r in $a $b; do
+    "${ZOO[@]}" fit --config "recipes/$r.yaml" --trainer.max_steps="$steps" \
+      --trainer.max_time="$(printf '00:00:%02d:%02d' $(( (TRAIN_SECONDS + 60) / 60 )) $(( (TRAIN_SECONDS + 60) % 60 )))" --trainer.enable_progress_bar=false \
+      "${EXTRA[@]}" > "runs/train_$r.log" 2>&1 &
+    PIDS+=($!)
+  done
+done
+for p in "${PIDS[@]}"; do wait "$p" || log "a training run exited with an error (pid $p)"; done
+log "training done in $(( $(date +%s) - T_START )) s"
+
+wait "$TESTS"; log "cuda tests: $(tail -1 "$OUT/cuda_tests.log")"
+for f in runs/*-gpu/logs/version_*/metrics.csv; do [ -f "$f" ] && log "$f: $(tail -1 "$f")"; done
+tar czf "$OUT/gpu_runs.tar.gz" runs/*-gpu/export runs/*-gpu/logs runs/train_*_gpu.log "$CAL"/*.json "$CAL"/*.log 2>/dev/null
+log "wrote $OUT/gpu_runs.tar.gz ($(du -h "$OUT/gpu_runs.tar.gz" | cut -f1))"
