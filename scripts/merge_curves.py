@@ -28,6 +28,8 @@ CHAINS = {
     "lorun-cs-r50": (CS_BASE, ["lorun-cs-r50", "lorun-cs-r50-cont"]),
     "ssopga-flash": (None, ["ssopga-flash", "ssopga-flash-cont", "ssopga-flash-cont2"]),
     "pga-flash": (None, ["pga-flash", "pga-flash-cont", "pga-flash-cont2"]),
+    "ssopga-pansharpen-wv": (None, ["ssopga-pansharpen-wv", "ssopga-pansharpen-wv-cont"]),
+    "pga-pansharpen-wv": (None, ["pga-pansharpen-wv", "pga-pansharpen-wv-cont"]),
     # CASSI phase 2 (its phase-1 base has a card of its own: lorun-cassi-base)
     "lorun-cassi-9stg": (("1", None), ["lorun-cassi-9stg", "lorun-cassi-9stg-cont", "lorun-cassi-9stg-gpu"]),
     "block9-cassi": (("1", None), ["block9-cassi", "block9-cassi-cont", "block9-cassi-gpu"]),
