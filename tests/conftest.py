@@ -19,6 +19,17 @@ def fake_cs_root(tmp_path_factory) -> Path:
     return make_cs_root(tmp_path_factory.mktemp("zoo_data"))
 
 
+@pytest.fixture(scope="session")
+def fake_all_root(tmp_path_factory) -> Path:
+    """One data root with every task's fake data (tests/fakedata_*.py provide ``make(root)``)."""
+    import importlib
+
+    root = make_cs_root(tmp_path_factory.mktemp("fake_all"), ratios=(10, 25))
+    for f in sorted(Path(__file__).parent.glob("fakedata_*.py")):
+        importlib.import_module(f.stem).make(root)
+    return root
+
+
 @pytest.fixture
 def real_data_root() -> Path:
     """The real benchmark data (``ZOO_DATA`` / ``../shared/data``); skip with the reason when absent."""

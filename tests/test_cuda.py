@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -83,19 +82,9 @@ def test_pretrained_autocast_matches_fp32(name, dtype):
     assert agree >= MIN_PSNR[dtype], f"{name}: {dtype} autocast output is {agree:.1f} dB from fp32"
 
 
-@pytest.fixture(scope="module")
-def fake_root(tmp_path_factory) -> Path:
-    from fakedata import make_cs_root
-
-    root = make_cs_root(tmp_path_factory.mktemp("fake_cuda"), ratios=(10, 25))
-    for f in sorted(Path(__file__).parent.glob("fakedata_*.py")):
-        importlib.import_module(f.stem).make(root)
-    return root
-
-
 @pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_recipe_trains_mixed_precision_on_cuda(recipe, precision, fake_root, tmp_path, monkeypatch):
+def test_recipe_trains_mixed_precision_on_cuda(recipe, precision, fake_all_root, tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
     from fakedata import small_patch_args
@@ -103,9 +92,9 @@ def test_recipe_trains_mixed_precision_on_cuda(recipe, precision, fake_root, tmp
     from zoo.cli.main import main
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ZOO_DATA", str(fake_root))
+    monkeypatch.setenv("ZOO_DATA", str(fake_all_root))
     main(["fit", "--config", str(ROOT / "recipes" / f"{recipe}.yaml"), "--trainer.fast_dev_run=2",
-          "--trainer.enable_progress_bar=false", f"--data.init_args.data_root={fake_root}",
+          "--trainer.enable_progress_bar=false", f"--data.init_args.data_root={fake_all_root}",
           "--data.init_args.batch_size=2", "--data.init_args.num_workers=0", "--trainer.accelerator=cuda",
           f"--trainer.precision={precision}", *small_patch_args(ROOT / "recipes" / f"{recipe}.yaml")])
     exports = list((tmp_path / "runs").glob("*/export/model.safetensors"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import pytest
@@ -38,17 +37,6 @@ ALL = _ordered(list(RECIPES.glob("*.yaml")))
 
 
 @pytest.fixture(scope="module")
-def fake_root(tmp_path_factory) -> Path:
-    """One data root with every task's fake data (tests/fakedata_*.py provide ``make(root)``)."""
-    from fakedata import make_cs_root
-
-    root = make_cs_root(tmp_path_factory.mktemp("fake_all"), ratios=(10, 25))
-    for f in sorted(Path(__file__).parent.glob("fakedata_*.py")):
-        importlib.import_module(f.stem).make(root)
-    return root
-
-
-@pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("recipes_cwd")
 
@@ -58,13 +46,13 @@ def test_there_are_recipes():
 
 
 @pytest.mark.parametrize("recipe", ALL, ids=[p.stem for p in ALL])
-def test_recipe_fast_dev_run(recipe, fake_root, workdir, monkeypatch):
+def test_recipe_fast_dev_run(recipe, fake_all_root, workdir, monkeypatch):
     from fakedata import small_patch_args
 
     monkeypatch.chdir(workdir)  # recipes write runs/<name>/ relative to the working directory
-    monkeypatch.setenv("ZOO_DATA", str(fake_root))
+    monkeypatch.setenv("ZOO_DATA", str(fake_all_root))
     main(["fit", "--config", str(recipe), "--trainer.fast_dev_run=1", "--trainer.enable_progress_bar=false",
-          f"--data.init_args.data_root={fake_root}", "--data.init_args.batch_size=2", "--trainer.accelerator=cpu",
+          f"--data.init_args.data_root={fake_all_root}", "--data.init_args.batch_size=2", "--trainer.accelerator=cpu",
           *small_patch_args(recipe)])
     exports = list((workdir / "runs").glob("*/export/model.safetensors"))
     assert exports, "the recipe's ExportWeights callback wrote no weights"
