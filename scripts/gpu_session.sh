@@ -74,7 +74,7 @@ done
 for p in "${PIDS[@]}"; do wait "$p" || log "a training run exited with an error (pid $p)"; done
 log "training done in $(( $(date +%s) - T_START )) s"
 
-wait "$TESTS"; log "cuda tests: $(tail -1 "$OUT/cuda_tests.log")"
+wait "$TESTS"; [ -f "$OUT/cuda_tests.log" ] && log "cuda tests: $(tail -n 1 "$OUT/cuda_tests.log")"
 for f in runs/*-gpu/logs/version_*/metrics.csv; do [ -f "$f" ] && log "$f: $(tail -1 "$f")"; done
 tar czf "$OUT/gpu_runs.tar.gz" runs/*-gpu/export runs/*-gpu/logs runs/train_*_gpu.log "$CAL"/*.json "$CAL"/*.log 2>/dev/null
 log "wrote $OUT/gpu_runs.tar.gz ($(du -h "$OUT/gpu_runs.tar.gz" | cut -f1))"
