@@ -64,8 +64,8 @@ class ThroughputLog(L.Callback):
     (``scripts/gpu_session.sh``), not as a benchmark: shared machines are noisy.
 
     Example:
-        ``zoo fit --config recipes/X.yaml --trainer.max_steps=60 --trainer.callbacks+=zoo.training.ThroughputLog
-        --trainer.callbacks.path=rate.json``
+        ``zoo fit --config recipes/X.yaml --trainer.max_steps=60 --trainer.callbacks=zoo.training.ThroughputLog
+        --trainer.callbacks.path=rate.json`` (the form ``scripts/gpu_session.sh`` uses)
     """
 
     def __init__(self, path: str, warmup: int = 10) -> None:
