@@ -10,6 +10,7 @@ from zoo.nn.lora import (
     LoRALayer,
     count_parameters,
     freeze_base,
+    grow_adapters,
     inject_lora,
     load_adapters,
     lora_rank,
@@ -110,3 +111,69 @@ def test_stage_out_of_range():
     lay.stage = 5
     with pytest.raises(IndexError):
         lay(torch.rand(1, 4))
+
+
+@pytest.mark.parametrize("alpha", [None, 4.0])
+def test_grow_adapters_keeps_every_stage_and_adds_rank(layer_case, alpha):
+    base, x = layer_case
+    torch.manual_seed(1)
+    small = inject_lora(nn.Sequential(base), num_stages=3, gamma=10, alpha=alpha)
+    with torch.no_grad():
+        for p in lora_state_dict(small).values():
+            p.normal_()
+    big = inject_lora(nn.Sequential(type(base)(*_ctor_args(base))), num_stages=3, gamma=60, alpha=alpha)
+    big[0].base.load_state_dict(base.state_dict())
+    assert big[0].rank > small[0].rank
+    grown = grow_adapters(small.state_dict(), big, source_scale=small[0].scale)
+    big.load_state_dict(grown, strict=True)
+    for k in range(3):
+        set_stage(small, k), set_stage(big, k)
+        assert torch.allclose(big(x), small(x), atol=1e-5)
+    # the new directions are live: a gradient reaches the added columns of B
+    set_stage(big, 1)
+    big(x).square().sum().backward()
+    assert big[0].lora_B[1].grad[:, small[0].rank:].abs().sum() > 0
+
+
+def _ctor_args(m: nn.Module) -> tuple:
+    if isinstance(m, nn.Linear):
+        return (m.in_features, m.out_features)
+    return (m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding) + (
+        (m.output_padding, m.groups) if isinstance(m, nn.ConvTranspose2d) else (m.dilation, m.groups, True, m.padding_mode))
+
+
+def test_grow_adapters_refuses_a_smaller_rank_or_another_layer():
+    small = inject_lora(nn.Sequential(nn.Conv2d(20, 20, 3)), 2, gamma=10)
+    big = inject_lora(nn.Sequential(nn.Conv2d(20, 20, 3)), 2, gamma=30)
+    with pytest.raises(ValueError, match="larger gamma"):
+        grow_adapters(big.state_dict(), small)
+    other = inject_lora(nn.Sequential(nn.Conv2d(20, 20, 5)), 2, gamma=10)
+    with pytest.raises(ValueError, match="another width or kernel"):
+        grow_adapters(other.state_dict(), big)
+    three = inject_lora(nn.Sequential(nn.Conv2d(20, 20, 3)), 3, gamma=30)
+    with pytest.raises(KeyError, match="stage count"):
+        grow_adapters(small.state_dict(), three)
+
+
+def test_lorun_module_grow_rank_resumes_the_same_function(tmp_path):
+    from safetensors.torch import save_file
+
+    import zoo
+    from zoo.training.lorun import LoRunModule
+
+    torch.manual_seed(0)
+    cfg = {"widths": (8, 16), "stages": 2, "phi_init": "gaussian"}
+    src = zoo.create("lorun-cs-r25", **cfg)
+    with torch.no_grad():
+        for p in lora_state_dict(src).values():
+            p.normal_(std=0.05)
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    mod = LoRunModule(model="lorun-cs-r25", model_config={**cfg, "gamma": 40},
+                      init_weights=str(tmp_path / "w.safetensors"), grow_rank=True)
+    assert count_parameters(mod.net)["adapters"] > count_parameters(src)["adapters"]
+    x = torch.rand(1, 1, 66, 66)
+    with torch.no_grad():
+        y = src.measure(x)
+        assert torch.allclose(mod.net(**y), src(**y), atol=1e-5)
+    with pytest.raises(RuntimeError):  # without grow_rank the shapes do not fit
+        LoRunModule(model="lorun-cs-r25", model_config={**cfg, "gamma": 40}, init_weights=str(tmp_path / "w.safetensors"))

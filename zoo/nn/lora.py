@@ -41,6 +41,7 @@ __all__ = [
     "lora_state_dict",
     "save_adapters",
     "load_adapters",
+    "grow_adapters",
     "count_parameters",
 ]
 
@@ -200,6 +201,52 @@ def load_adapters(module: nn.Module, path: str | Path) -> None:
             "was it saved from a model with another architecture, width or stage count?"
         )
     module.load_state_dict(sd, strict=False)
+
+
+@torch.no_grad()
+def grow_adapters(
+    state_dict: dict[str, torch.Tensor], module: nn.Module, source_scale: float | None = None
+) -> dict[str, torch.Tensor]:
+    """Embed the adapters of ``state_dict`` (rank ``r``) into ``module``'s higher rank ``r' ≥ r``.
+
+    ``A' = [A; A_new]`` keeps ``module``'s own Kaiming rows for the new directions and
+    ``B' = [B·s/s', 0]`` zero columns, so every stage weight ``W0 + s'·B'A'`` equals the source's
+    ``W0 + s·BA`` exactly: training resumes from the same function with more capacity (a larger
+    γ). ``s = source_scale`` is the source's α/r (default: the same as ``module``'s, i.e. α = r).
+    Non-adapter tensors pass through unchanged; the result loads with ``strict=True``.
+
+    Example:
+        >>> import torch.nn as nn
+        >>> small = inject_lora(nn.Sequential(nn.Conv2d(20, 20, 3)), 2, gamma=10)
+        >>> big = inject_lora(nn.Sequential(nn.Conv2d(20, 20, 3)), 2, gamma=20)
+        >>> big.load_state_dict(grow_adapters(small.state_dict(), big))
+        <All keys matched successfully>
+    """
+    out = dict(state_dict)
+    for name, layer in module.named_modules():
+        if not isinstance(layer, LoRALayer):
+            continue
+        pre = f"{name}." if name else ""
+        for k in range(layer.num_stages):
+            ka, kb = f"{pre}lora_A.{k}", f"{pre}lora_B.{k}"
+            if ka not in state_dict or kb not in state_dict:
+                raise KeyError(f"state dict lacks adapter {ka!r}/{kb!r}: saved from another architecture or stage count?")
+            a, b = state_dict[ka], state_dict[kb]
+            own_a = layer.lora_A[k]
+            r, r_new = a.shape[0], layer.rank
+            if a.shape[1:] != own_a.shape[1:] or b.shape[0] != layer.lora_B[k].shape[0] or b.shape[1] != r:
+                raise ValueError(f"adapter {ka} has shape {tuple(a.shape)}/{tuple(b.shape)}, not a lower-rank "
+                                 f"version of this layer's {tuple(own_a.shape)}: another width or kernel?")
+            if r > r_new:
+                raise ValueError(f"adapter {ka} has rank {r} > this model's {r_new}: build the model with a larger "
+                                 "gamma (grow_adapters only adds rank)")
+            ratio = (layer.scale if source_scale is None else source_scale) / layer.scale
+            a_new = own_a.detach().clone().to(a.dtype)
+            a_new[:r] = a
+            b_new = torch.zeros(b.shape[0], r_new, dtype=b.dtype)
+            b_new[:, :r] = b * ratio
+            out[ka], out[kb] = a_new, b_new
+    return out
 
 
 def count_parameters(module: nn.Module) -> dict[str, int]:

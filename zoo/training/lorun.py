@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from zoo.nn.lora import grow_adapters
 from zoo.training.module import RestorationModule, read_state_dict
 
 __all__ = ["LoRunModule"]
@@ -27,6 +28,9 @@ class LoRunModule(RestorationModule):
         strength_init: denoising strength of stages 2..K at the start of phase 2 (see
             :class:`~zoo.models.lorun.LoRun`; 0 = the unrolled start equals phase 1 + gradient steps).
         freeze_base: freeze the shared base denoiser (phase 2 of LoRun).
+        grow_rank: ``init_weights`` holds adapters of a lower rank (a smaller γ): embed them with
+            :func:`~zoo.nn.lora.grow_adapters`, so training resumes from the same function with
+            the rank of this model's ``gamma``.
         **kwargs: see :class:`RestorationModule`.
     """
 
@@ -37,14 +41,22 @@ class LoRunModule(RestorationModule):
         phase1_physics: bool = True,
         strength_init: float = 0.0,
         freeze_base: bool = True,
+        grow_rank: bool = False,
         **kwargs: Any,
     ) -> None:
+        self._grow_rank = grow_rank  # read by load_init_weights, called from the base __init__
         super().__init__(*args, **kwargs)
         if phase1_weights:
             self.net.init_from_single(read_state_dict(phase1_weights), physics=phase1_physics,
                                       strength_init=strength_init)
         if freeze_base and self.net.mode == "lora":
             self.net.phase2_trainable()
+
+    def load_init_weights(self, ref: str) -> None:
+        sd = read_state_dict(ref)
+        if self._grow_rank:
+            sd = grow_adapters(sd, self.net)
+        self.net.load_state_dict(sd, strict=True)
 
     def export_config(self) -> dict[str, Any]:
         cfg = super().export_config()
