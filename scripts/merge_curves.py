@@ -22,14 +22,17 @@ CS_BASE = ("1 base 25%", "lorun-cs-base-r25")
 # checkpoint -> ((label, leading run shared with other checkpoints) or None, its own runs in order);
 # with a lead, the checkpoint's own runs are phase "2"
 CHAINS = {
-    "lorun-cs-r25": (CS_BASE, ["lorun-cs-r25", "lorun-cs-r25-cont", "lorun-cs-r25-cont2", "lorun-cs-r25-gpu"]),
-    "block9-cs-r25": (CS_BASE, ["block9-cs-r25", "block9-cs-r25-cont", "block9-cs-r25-cont2", "block9-cs-r25-gpu"]),
+    "lorun-cs-r25": (CS_BASE, ["lorun-cs-r25", "lorun-cs-r25-cont", "lorun-cs-r25-cont2", "lorun-cs-r25-gpu",
+                                 "lorun-cs-r25-g18"]),
+    "block9-cs-r25": (CS_BASE, ["block9-cs-r25", "block9-cs-r25-cont", "block9-cs-r25-cont2", "block9-cs-r25-gpu",
+                                  "block9-cs-r25-cont3"]),
     "lorun-cs-r10": (CS_BASE, ["lorun-cs-r10", "lorun-cs-r10-cont", "lorun-cs-r10-cont2"]),
     "lorun-cs-r50": (CS_BASE, ["lorun-cs-r50", "lorun-cs-r50-cont"]),
     "ssopga-flash": (None, ["ssopga-flash", "ssopga-flash-cont", "ssopga-flash-cont2"]),
     "pga-flash": (None, ["pga-flash", "pga-flash-cont", "pga-flash-cont2"]),
     "ssopga-pansharpen-wv": (None, ["ssopga-pansharpen-wv", "ssopga-pansharpen-wv-cont"]),
     "pga-pansharpen-wv": (None, ["pga-pansharpen-wv", "pga-pansharpen-wv-cont"]),
+    "ssopga-pansharpen-4band": (None, ["ssopga-pansharpen-4band", "ssopga-pansharpen-4band-cont"]),
     # CASSI phase 2 (its phase-1 base has a card of its own: lorun-cassi-base)
     "lorun-cassi-9stg": (("1", None), ["lorun-cassi-9stg", "lorun-cassi-9stg-cont", "lorun-cassi-9stg-gpu"]),
     "block9-cassi": (("1", None), ["block9-cassi", "block9-cassi-cont", "block9-cassi-gpu"]),
@@ -63,9 +66,14 @@ def main(names: list[str]) -> None:
         for i, run in enumerate(runs):
             c = _curve(run)
             if c:
-                label = phase if i == 0 else f"{phase} cont" + (str(i) if i > 1 else "")
+                # "<phase> contN" from the run's own suffix (runs list their continuations in order)
+                suffix = run[len(name) + 1:] if run.startswith(name + "-") else ""
+                label = f"{phase} {suffix}" if suffix.startswith("cont") else (
+                    phase if i == 0 else f"{phase} cont" + (str(i) if i > 1 else ""))
                 if run.endswith("-gpu"):  # the stage of scripts/gpu_session.sh (its wall_s are GPU seconds)
                     label = f"{phase} GPU"
+                elif run.endswith("-g18"):  # adapters grown from γ = 10 to 18 (grow_rank)
+                    label = f"{phase} γ=18"
                 curve += _tag(c, label, curve[-1]["step"] if curve else 0, curve[-1]["wall_s"] if curve else 0.0)
         if not curve:
             continue
