@@ -3,7 +3,10 @@
 # Usage: scripts/train_cs.sh [threads-per-run] [stage...]   (needs ZOO_DATA or ../shared/data)
 # stages: phase1, pair25 (LoRun-9 r25 and Block-9 r25 side by side, same steps), pair1050,
 #         cont25 (both r25 models continued for the same further steps), cont10, cont50, cont10b,
-#         cont25b (both r25 models, 1500 more steps each), export
+#         cont25b (both r25 models, 1500 more steps each), export;
+#         after the GPU stage (scripts/gpu_session.sh, which starts from the published r25 checkpoints):
+#         cont25c (LoRun-9 r25 with its adapters grown to γ = 18, and Block-9, 3000 more steps each, side
+#         by side, from the published checkpoints), export25c (exports those two)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-1}; shift || true
@@ -23,6 +26,14 @@ for st in $STAGES; do
     cont50) fit lorun_cs_phase2_r50_cont ;;
     cont10b) fit lorun_cs_phase2_r10_cont2 ;;
     cont25b) fit lorun_cs_phase2_r25_cont2 & fit block9_cs_r25_cont2 & wait ;;
+    cont25c) fit lorun_cs_phase2_r25_g18 & fit block9_cs_r25_cont3 & wait ;;
+    export25c)
+      DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
+      zoo export runs/lorun-cs-r25-g18/export --name lorun-cs-r25 --recipe recipes/lorun_cs_phase2_r25_g18.yaml \
+        --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
+      zoo export runs/block9-cs-r25-cont3/export --name block9-cs-r25 --recipe recipes/block9_cs_r25_cont3.yaml \
+        --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
+      python scripts/merge_curves.py lorun-cs-r25 block9-cs-r25 ;;
     export)
       DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
       INIT="phase 1: recipes/lorun_cs_phase1.yaml (lorun-cs-base-r25, 2000 steps x 16 x 99x99); then the phase-2 recipe (and its _cont)"
