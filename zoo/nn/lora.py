@@ -241,9 +241,9 @@ def grow_adapters(
                 raise ValueError(f"adapter {ka} has rank {r} > this model's {r_new}: build the model with a larger "
                                  "gamma (grow_adapters only adds rank)")
             ratio = (layer.scale if source_scale is None else source_scale) / layer.scale
-            a_new = own_a.detach().clone().to(a.dtype)
+            a_new = own_a.detach().clone().to(device=a.device, dtype=a.dtype)
             a_new[:r] = a
-            b_new = torch.zeros(b.shape[0], r_new, dtype=b.dtype)
+            b_new = torch.zeros(b.shape[0], r_new, dtype=b.dtype, device=b.device)
             b_new[:, :r] = b * ratio
             out[ka], out[kb] = a_new, b_new
     return out
