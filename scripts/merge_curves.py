@@ -37,6 +37,11 @@ CHAINS = {
     "lorun-cassi-9stg": (("1", None), ["lorun-cassi-9stg", "lorun-cassi-9stg-cont", "lorun-cassi-9stg-gpu"]),
     "block9-cassi": (("1", None), ["block9-cassi", "block9-cassi-cont", "block9-cassi-gpu"]),
 }
+# run-name suffix -> learning-curve phase label ("-contN" runs keep their suffix)
+SUFFIX_LABELS = {
+    "gpu": "GPU",  # the stage of scripts/gpu_session.sh (its wall_s are GPU seconds)
+    "g18": "γ=18",  # adapters grown from γ = 10 to 18 (LoRunModule grow_rank)
+}
 
 
 def _tag(curve: list[dict], phase: str, d_step: int, d_wall: float) -> list[dict]:
@@ -63,17 +68,11 @@ def main(names: list[str]) -> None:
         if lead is not None and lead[1] is not None:
             curve = _tag(_curve(lead[1]) or [], lead[0], 0, 0)
         phase = "2" if lead is not None else "1"
-        for i, run in enumerate(runs):
+        for run in runs:
             c = _curve(run)
             if c:
-                # "<phase> contN" from the run's own suffix (runs list their continuations in order)
                 suffix = run[len(name) + 1:] if run.startswith(name + "-") else ""
-                label = f"{phase} {suffix}" if suffix.startswith("cont") else (
-                    phase if i == 0 else f"{phase} cont" + (str(i) if i > 1 else ""))
-                if run.endswith("-gpu"):  # the stage of scripts/gpu_session.sh (its wall_s are GPU seconds)
-                    label = f"{phase} GPU"
-                elif run.endswith("-g18"):  # adapters grown from γ = 10 to 18 (grow_rank)
-                    label = f"{phase} γ=18"
+                label = f"{phase} {SUFFIX_LABELS.get(suffix, suffix)}".rstrip()
                 curve += _tag(c, label, curve[-1]["step"] if curve else 0, curve[-1]["wall_s"] if curve else 0.0)
         if not curve:
             continue

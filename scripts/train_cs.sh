@@ -13,6 +13,7 @@ T=${1:-1}; shift || true
 STAGES=${*:-phase1 pair25 pair1050 cont25 cont10 cont50 cont10b cont25b export}
 export OMP_NUM_THREADS=$T MKL_NUM_THREADS=$T
 HW="$(lscpu | sed -n 's/^Model name: *//p' | head -1), ${T} thread(s) per run, 2-core VM shared with other jobs"
+DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
 fit() { zoo fit --config "recipes/$1.yaml" --trainer.enable_progress_bar=false > "runs/$1.log" 2>&1; }
 mkdir -p runs
 for st in $STAGES; do
@@ -28,14 +29,12 @@ for st in $STAGES; do
     cont25b) fit lorun_cs_phase2_r25_cont2 & fit block9_cs_r25_cont2 & wait ;;
     cont25c) fit lorun_cs_phase2_r25_g18 & fit block9_cs_r25_cont3 & wait ;;
     export25c)
-      DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
       zoo export runs/lorun-cs-r25-g18/export --name lorun-cs-r25 --recipe recipes/lorun_cs_phase2_r25_g18.yaml \
         --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
       zoo export runs/block9-cs-r25-cont3/export --name block9-cs-r25 --recipe recipes/block9_cs_r25_cont3.yaml \
         --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
       python scripts/merge_curves.py lorun-cs-r25 block9-cs-r25 ;;
     export)
-      DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
       INIT="phase 1: recipes/lorun_cs_phase1.yaml (lorun-cs-base-r25, 2000 steps x 16 x 99x99); then the phase-2 recipe (and its _cont)"
       for spec in "lorun-cs-r25:lorun_cs_phase2_r25" "block9-cs-r25:block9_cs_r25" "lorun-cs-r10:lorun_cs_phase2_r10" "lorun-cs-r50:lorun_cs_phase2_r50"; do
         name=${spec%%:*}; recipe=${spec#*:}; run=$name
