@@ -23,9 +23,9 @@ CS_BASE = ("1 base 25%", "lorun-cs-base-r25")
 # with a lead, the checkpoint's own runs are phase "2"
 CHAINS = {
     "lorun-cs-r25": (CS_BASE, ["lorun-cs-r25", "lorun-cs-r25-cont", "lorun-cs-r25-cont2", "lorun-cs-r25-gpu",
-                                 "lorun-cs-r25-g18"]),
+                                 "lorun-cs-r25-g18", "lorun-cs-r25-joint"]),
     "block9-cs-r25": (CS_BASE, ["block9-cs-r25", "block9-cs-r25-cont", "block9-cs-r25-cont2", "block9-cs-r25-gpu",
-                                  "block9-cs-r25-cont3"]),
+                                  "block9-cs-r25-cont3", "block9-cs-r25-cont4"]),
     "lorun-cs-r10": (CS_BASE, ["lorun-cs-r10", "lorun-cs-r10-cont", "lorun-cs-r10-cont2"]),
     "lorun-cs-r50": (CS_BASE, ["lorun-cs-r50", "lorun-cs-r50-cont"]),
     "ssopga-flash": (None, ["ssopga-flash", "ssopga-flash-cont", "ssopga-flash-cont2", "ssopga-flash-cont3"]),
@@ -41,6 +41,7 @@ CHAINS = {
 SUFFIX_LABELS = {
     "gpu": "GPU",  # the stage of scripts/gpu_session.sh (its wall_s are GPU seconds)
     "g18": "γ=18",  # adapters grown from γ = 10 to 18 (LoRunModule grow_rank)
+    "joint": "joint",  # base unfrozen at a lower rate beside the adapters (LoRunModule base_lr_scale)
 }
 
 

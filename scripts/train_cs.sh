@@ -6,7 +6,8 @@
 #         cont25b (both r25 models, 1500 more steps each), export;
 #         after the GPU stage (scripts/gpu_session.sh, which starts from the published r25 checkpoints):
 #         cont25c (LoRun-9 r25 with its adapters grown to γ = 18, and Block-9, 3000 more steps each, side
-#         by side, from the published checkpoints), export25c (exports those two)
+#         by side, from the published checkpoints), export25c (exports those two); then cont25d (LoRun-9 r25 with its
+#         base unfrozen at a fifth of the adapters' rate, and Block-9, 4500 more steps each, side by side), export25d
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T=${1:-1}; shift || true
@@ -28,10 +29,17 @@ for st in $STAGES; do
     cont10b) fit lorun_cs_phase2_r10_cont2 ;;
     cont25b) fit lorun_cs_phase2_r25_cont2 & fit block9_cs_r25_cont2 & wait ;;
     cont25c) fit lorun_cs_phase2_r25_g18 & fit block9_cs_r25_cont3 & wait ;;
+    cont25d) fit lorun_cs_phase2_r25_joint & fit block9_cs_r25_cont4 & wait ;;
     export25c)
       zoo export runs/lorun-cs-r25-g18/export --name lorun-cs-r25 --recipe recipes/lorun_cs_phase2_r25_g18.yaml \
         --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
       zoo export runs/block9-cs-r25-cont3/export --name block9-cs-r25 --recipe recipes/block9_cs_r25_cont3.yaml \
+        --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
+      python scripts/merge_curves.py lorun-cs-r25 block9-cs-r25 ;;
+    export25d)
+      zoo export runs/lorun-cs-r25-joint/export --name lorun-cs-r25 --recipe recipes/lorun_cs_phase2_r25_joint.yaml \
+        --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
+      zoo export runs/block9-cs-r25-cont4/export --name block9-cs-r25 --recipe recipes/block9_cs_r25_cont4.yaml \
         --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
       python scripts/merge_curves.py lorun-cs-r25 block9-cs-r25 ;;
     export)

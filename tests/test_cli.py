@@ -71,6 +71,34 @@ def test_bench_writes_tables_and_records(tiny_ckpt, fake_cs_root, capsys):
     assert main(["bench", "lorun-cs-r25", "--out", str(out), "--no-costs"]) == 2  # no silent overwrite
 
 
+def test_bench_own_weights(tiny_ckpt, fake_cs_root, capsys, monkeypatch):
+    # a fine-tune of the published model: benched unverified, never recorded over the published entry
+    run = tiny_ckpt / "run" / "export"
+    sd = {k: v.clone() for k, v in zoo.load("lorun-cs-r25").state_dict().items()}
+    sd = {k: (v * 0.5 if "lora_B" in k or "denoiser" in k else v).contiguous() for k, v in sd.items()}
+    tuned = tiny_ckpt / "tuned"
+    shutil.copytree(run, tuned)
+    save_file(sd, str(tuned / "model.safetensors"))
+    base, own = tiny_ckpt / "b0", tiny_ckpt / "b1"
+    args = ["--data-root", str(fake_cs_root), "--no-costs", "--no-grids", "--no-floor"]
+    assert main(["bench", "lorun-cs-r25", "--out", str(base), *args]) == 0
+    loaded = []
+    real_load = zoo.load
+    monkeypatch.setattr(zoo, "load", lambda *a, **k: loaded.append(real_load(*a, **k)) or loaded[-1])
+    with pytest.warns(UserWarning, match="without sha256"):
+        assert main(["bench", "lorun-cs-r25", "--weights", f"lorun-cs-r25={tuned}", "--out", str(own), *args]) == 0
+    a, b = (json.loads((d / "summary.json").read_text())["models"]["lorun-cs-r25"] for d in (base, own))
+    assert b["weights"] == str(tuned) and "weights" not in a
+    got = loaded[0].state_dict()  # the benched network holds the tuned weights
+    assert all(torch.equal(got[k], v) for k, v in sd.items())
+    capsys.readouterr()
+    assert main(["bench", "lorun-cs-r25", "--weights", f"lorun-cs-r25={tuned}", "--out", str(tiny_ckpt / "b2"),
+                 "--record", *args]) == 2
+    assert "zoo export" in capsys.readouterr().err
+    assert main(["bench", "lorun-cs-r25", "--weights", str(tuned), "--out", str(tiny_ckpt / "b3"), *args]) == 2
+    assert "NAME=PATH" in capsys.readouterr().err
+
+
 def test_demo_and_restore(tiny_ckpt, capsys):
     demo = tiny_ckpt / "demo"
     assert main(["demo", "-o", str(demo)]) == 0

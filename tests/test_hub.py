@@ -458,3 +458,19 @@ def test_explicit_path(env, recorded, tmp_path, tiny_weights):
     with pytest.warns(UserWarning, match="without sha256 verification"):
         net = zoo.load("lorun-cs-r30", path=str(mine))
     assert_weights(net, tiny_weights)
+
+
+def test_own_weights_of_a_listed_model(env, recorded, tmp_path, tiny_weights):
+    # a fine-tune of a published model: verify=False loads it (warning), the folder's config wins
+    changed = {k: v + 1 for k, v in tiny_weights.items()}
+    mine = write_ckpt(tmp_path / "finetune", changed)
+    with pytest.warns(UserWarning, match="verify=False.*without sha256 verification"):
+        net = zoo.load(NAME, path=str(mine), verify=False)
+    assert_weights(net, changed)
+    with pytest.raises(ChecksumError):  # still verified by default
+        zoo.load(NAME, path=str(mine))
+    with pytest.raises(ValueError, match="pass their path"):
+        zoo.load(NAME, verify=False)
+    (mine / "config.json").write_text(json.dumps({"model": "lorun-cs-r30", "config": TINY}))
+    with pytest.raises(ValueError, match="is for model 'lorun-cs-r30'"):  # another model's weights
+        zoo.load(NAME, path=str(mine), verify=False)

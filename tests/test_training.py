@@ -76,6 +76,40 @@ def test_phase2_module_trains_only_adapters(tmp_path):
     assert cfg["phi_init"] == "checkpoint" and cfg["qinit"] is False
 
 
+def _group_lr(module, param):
+    opt = module.configure_optimizers()["optimizer"]
+    (g,) = [g for g in opt.param_groups if any(p is param for p in g["params"])]
+    return g["lr"], g["weight_decay"]
+
+
+def test_joint_finetune_base_lr_scale():
+    m = LoRunModule("lorun-cs-r25", TINY, freeze_base=False, base_lr_scale=0.2, lr=1e-3, physics_lr_scale=0.05,
+                    weight_decay=1e-4, schedule_steps=10)
+    named = dict(m.named_parameters())
+    base = [n for n in named if n.startswith("net.denoiser.") and ".lora_" not in n]
+    adapters = [n for n in named if ".lora_A." in n or ".lora_B." in n]
+    physics = [n for n in named if n.startswith("net.physics.")]
+    assert base and adapters and physics
+    assert all(named[n].requires_grad for n in base + adapters)
+    assert _group_lr(m, named[base[0]]) == pytest.approx((2e-4, 1e-4))
+    assert _group_lr(m, named[adapters[0]]) == pytest.approx((1e-3, 1e-4))
+    assert _group_lr(m, named[physics[0]]) == pytest.approx((5e-5, 0.0))  # physics: no decay
+    # every trainable parameter in exactly one group
+    opt = m.configure_optimizers()["optimizer"]
+    ids = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in m.parameters() if p.requires_grad)
+    before = {n: named[n].detach().clone() for n in base}
+    _trainer().fit(m, DataLoader(_Patches(), batch_size=4))
+    assert any(not torch.equal(before[n], dict(m.named_parameters())[n]) for n in base)  # the base moved
+
+
+def test_base_lr_scale_refusals():
+    with pytest.raises(ValueError, match="freeze_base=False"):
+        LoRunModule("lorun-cs-r25", TINY, base_lr_scale=0.1)  # base frozen by default
+    with pytest.raises(ValueError, match="> 0"):
+        LoRunModule("lorun-cs-r25", TINY, freeze_base=False, base_lr_scale=0.0)
+
+
 def test_non_finite_loss_is_refused():
     m = RestorationModule("lorun-cs-r25", TINY)
     bad = {"target": torch.full((2, 1, 33, 33), float("nan"))}

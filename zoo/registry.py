@@ -133,12 +133,14 @@ def create(name: str, **overrides: Any) -> nn.Module:
     return get_entry(name).build(**overrides)
 
 
-def load(name: str, *, path: str | None = None, device: str | None = None) -> nn.Module:
+def load(name: str, *, path: str | None = None, device: str | None = None, verify: bool = True) -> nn.Module:
     """Build ``name`` with its verified pretrained weights, in eval mode.
 
     The weights are resolved in the order explicit ``path`` → ``ZOO_CHECKPOINTS`` / the repo's
     ``checkpoints/`` folder → Hugging Face cache → download at the pinned revision, and are
-    sha256-checked before loading (see :mod:`zoo.hub`).
+    sha256-checked before loading (see :mod:`zoo.hub`). ``verify=False`` with a ``path`` loads your
+    own weights of a published model (a fine-tune: their hashes differ from the manifest's) with
+    the config of the folder's ``config.json``, and warns that nothing was verified.
 
     Example:
         >>> import zoo
@@ -146,4 +148,4 @@ def load(name: str, *, path: str | None = None, device: str | None = None) -> nn
     """
     from zoo.hub.loading import load_pretrained
 
-    return load_pretrained(name, path=path, device=device)
+    return load_pretrained(name, path=path, device=device, verify=verify)

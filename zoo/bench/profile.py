@@ -78,7 +78,7 @@ def _child(name: str, path: str | None, size: int) -> None:
     import zoo
 
     torch.set_num_threads(int(sys.argv[-1]))
-    net = zoo.load(name, path=path or None)
+    net = zoo.load(name, path=path or None, verify=not path)  # a path = the user's own weights
     inputs = _example(net, size)
     try:
         # reset the resident-set high-water mark (Linux), so VmHWM is the forward pass's own peak

@@ -48,7 +48,12 @@ def run_bench(
     overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Benchmark pretrained zoo models (same task) and write the tables; returns the summary dict."""
+    """Benchmark pretrained zoo models (same task) and write the tables; returns the summary dict.
+
+    ``paths`` maps a name to your own weights of that model (a training run's export folder or a
+    ``model.safetensors``): they are loaded unverified (``zoo.load(..., verify=False)``, which warns)
+    and the summary records the path beside the model's results.
+    """
     from tqdm.auto import tqdm
 
     out = Path(out_dir)
@@ -75,9 +80,10 @@ def run_bench(
     }
     floors_done: set[str] = set()
     for name in names:
-        net = zoo.load(name, path=(paths or {}).get(name))
+        own = (paths or {}).get(name)
+        net = zoo.load(name, path=own, verify=own is None)
         setting = proto.setting(net)
-        rec: dict = {"setting": setting, "datasets": {}}
+        rec: dict = {"setting": setting, "datasets": {}, **({"weights": str(own)} if own else {})}
         for d, all_items in data.items():
             items = [(i, b) for i, b in all_items if proto.compatible(net, b)]
             if not items:

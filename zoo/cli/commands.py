@@ -97,7 +97,13 @@ def cmd_bench(ns: argparse.Namespace) -> int:
         datasets = datasets or ds
     if not names:
         raise ValueError("name at least one model (or --recipe)")
+    bad = [w for w in ns.weights or [] if "=" not in w]
+    if bad:
+        raise ValueError(f"--weights takes NAME=PATH, got {bad[0]!r}")
     paths = dict(p.split("=", 1) for p in ns.weights or [])
+    if paths and ns.record:
+        raise ValueError("--record stores results under the published checkpoints' hashes; your own --weights "
+                         "are not those files: export them first (zoo export RUN/export --name NAME), then bench NAME")
     s = run_bench(names, ns.out, datasets=datasets, data_root=ns.data_root, paths=paths, floor=not ns.no_floor,
                   grids=not ns.no_grids, costs=not ns.no_costs, cost_size=ns.cost_size, limit=ns.limit,
                   overwrite=ns.overwrite)
@@ -281,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dataset", action="append", help="test set(s), default: the protocol's")
     s.add_argument("--data-root")
     s.add_argument("--out", default="bench-results")
-    s.add_argument("--weights", action="append", help="NAME=PATH: bench these weights instead")
+    s.add_argument("--weights", action="append",
+                   help="NAME=PATH: bench your own weights of NAME (a run's export folder; loaded unverified)")
     s.add_argument("--limit", type=int, help="first n images per test set (smoke tests)")
     s.add_argument("--cost-size", type=int, default=256)
     s.add_argument("--no-floor", action="store_true")

@@ -71,7 +71,7 @@ def _folder_config(name: str, weights: Path) -> dict:
 
 
 def load_pretrained(name: str, path: str | os.PathLike | None = None,
-                    device: str | torch.device | None = None) -> nn.Module:
+                    device: str | torch.device | None = None, verify: bool = True) -> nn.Module:
     """Resolve, verify and load the weights of ``name``; return the network in eval mode.
 
     Steps: :func:`~zoo.hub.resolve.resolve_files` (sha256-verified) → ``zoo.create(name,
@@ -80,6 +80,8 @@ def load_pretrained(name: str, path: str | os.PathLike | None = None,
 
     With ``path`` and a name the manifest does not list (your own training run), the weights
     cannot be verified: the config comes from the folder's ``config.json`` and a warning is issued.
+    ``verify=False`` does the same for a listed name (your own fine-tune of a published model):
+    the folder's ``config.json`` wins over the manifest's config.
 
     Raises:
         UnknownModelError: unknown name.
@@ -94,11 +96,14 @@ def load_pretrained(name: str, path: str | os.PathLike | None = None,
 
     get_entry(name)
     manifest = load_manifest()
-    if path is not None and name not in manifest.checkpoints:
+    if path is None and not verify:
+        raise ValueError("verify=False applies to your own weights: pass their path too")
+    if path is not None and (name not in manifest.checkpoints or not verify):
         weights = files_from_path(path, ["model.safetensors"])["model.safetensors"]
-        config = _folder_config(name, weights)
-        warnings.warn(f"{name} has no manifest record: loading {weights} without sha256 verification",
-                      stacklevel=2)
+        listed = name in manifest.checkpoints
+        config = {**(dict(get_record(name, manifest).config) if listed else {}), **_folder_config(name, weights)}
+        why = "verify=False" if listed else f"{name} has no manifest record"
+        warnings.warn(f"{why}: loading {weights} without sha256 verification", stacklevel=2)
     else:
         record = get_record(name, manifest)
         weights = resolve_files(name, path, files=["model.safetensors"], manifest=manifest)["model.safetensors"]

@@ -28,6 +28,9 @@ class LoRunModule(RestorationModule):
         strength_init: denoising strength of stages 2..K at the start of phase 2 (see
             :class:`~zoo.models.lorun.LoRun`; 0 = the unrolled start equals phase 1 + gradient steps).
         freeze_base: freeze the shared base denoiser (phase 2 of LoRun).
+        base_lr_scale: with ``freeze_base=False``, the learning-rate factor of the shared base's
+            weights while the adapters train at the full rate (a joint fine-tune after phase 2:
+            the base moves slowly, so the per-stage adapters it carries stay valid).
         grow_rank: ``init_weights`` holds adapters of a lower rank (a smaller γ): embed them with
             :func:`~zoo.nn.lora.grow_adapters`, so training resumes from the same function with
             the rank of this model's ``gamma``.
@@ -42,8 +45,13 @@ class LoRunModule(RestorationModule):
         strength_init: float = 0.0,
         freeze_base: bool = True,
         grow_rank: bool = False,
+        base_lr_scale: float = 1.0,
         **kwargs: Any,
     ) -> None:
+        if not base_lr_scale > 0:
+            raise ValueError(f"base_lr_scale must be > 0 (freeze the base with freeze_base=True), got {base_lr_scale}")
+        if freeze_base and base_lr_scale != 1.0:
+            raise ValueError("base_lr_scale applies to a trainable base: set freeze_base=False with it")
         self._grow_rank = grow_rank  # read by load_init_weights, called from the base __init__
         super().__init__(*args, **kwargs)
         if phase1_weights:
@@ -51,6 +59,13 @@ class LoRunModule(RestorationModule):
                                       strength_init=strength_init)
         if freeze_base and self.net.mode == "lora":
             self.net.phase2_trainable()
+
+    def lr_scale(self, name: str) -> float:
+        scale = super().lr_scale(name)
+        if (getattr(self.net, "mode", None) == "lora" and name.startswith("net.denoiser.")
+                and ".lora_A." not in name and ".lora_B." not in name):
+            scale *= self.hparams.base_lr_scale
+        return scale
 
     def load_init_weights(self, ref: str) -> None:
         sd = read_state_dict(ref)

@@ -78,6 +78,10 @@ class RestorationModule(L.LightningModule):
         """Load network weights (strict) from a file or a pretrained zoo name."""
         self.net.load_state_dict(read_state_dict(ref), strict=True)
 
+    def lr_scale(self, name: str) -> float:
+        """Learning-rate factor of parameter ``name`` (a ``named_parameters`` key of this module)."""
+        return self.hparams.physics_lr_scale if name.startswith("net.physics.") else 1.0
+
     def export_config(self) -> dict[str, Any]:
         """The registry config that rebuilds ``self.net`` for a zoo checkpoint."""
         return dict(self.hparams.model_config or {})
@@ -149,12 +153,14 @@ class RestorationModule(L.LightningModule):
         if not named:
             raise ValueError("no trainable parameters (everything is frozen)")
         lr = self.hparams.lr
-        groups = [
-            {"params": [p for n, p in named if not n.startswith("net.physics.")], "lr": lr},
-            {"params": [p for n, p in named if n.startswith("net.physics.")], "lr": lr * self.hparams.physics_lr_scale,
-             "weight_decay": 0.0},
-        ]
-        opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=self.hparams.weight_decay)
+        groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+        for n, p in named:
+            physics = n.startswith("net.physics.")
+            groups.setdefault((float(self.lr_scale(n)), physics), []).append(p)
+        # no weight decay on the physics: its entries are tiny and a pull to 0 is not a prior
+        param_groups = [{"params": ps, "lr": lr * scale, **({"weight_decay": 0.0} if physics else {})}
+                        for (scale, physics), ps in groups.items()]
+        opt = torch.optim.AdamW(param_groups, lr=lr, weight_decay=self.hparams.weight_decay)
         total = int(self.hparams.schedule_steps or 0) or max(1, int(self.trainer.estimated_stepping_batches))
         warm, floor = int(self.hparams.warmup_steps), self.hparams.min_lr / self.hparams.lr
 
