@@ -16,6 +16,14 @@ export OMP_NUM_THREADS=$T MKL_NUM_THREADS=$T
 HW="$(lscpu | sed -n 's/^Model name: *//p' | head -1), ${T} thread(s) per run, 2-core VM shared with other jobs"
 DATA="Train400 + T91 (luminance, random crops, 8 flips/rotations); validation: 8 held-out training images; never Set11/BSD68"
 fit() { zoo fit --config "recipes/$1.yaml" --trainer.enable_progress_bar=false > "runs/$1.log" 2>&1; }
+# export_pair LORUN_RUN LORUN_RECIPE BLOCK9_RUN BLOCK9_RECIPE: the r25 pair of one side-by-side stage
+export_pair() {
+  zoo export "runs/$1/export" --name lorun-cs-r25 --recipe "recipes/$2.yaml" --data "$DATA" --hardware "$HW" \
+    --dtype float16 --overwrite
+  zoo export "runs/$3/export" --name block9-cs-r25 --recipe "recipes/$4.yaml" --data "$DATA" --hardware "$HW" \
+    --dtype float16 --overwrite
+  python scripts/merge_curves.py lorun-cs-r25 block9-cs-r25
+}
 mkdir -p runs
 for st in $STAGES; do
   case $st in
@@ -30,18 +38,8 @@ for st in $STAGES; do
     cont25b) fit lorun_cs_phase2_r25_cont2 & fit block9_cs_r25_cont2 & wait ;;
     cont25c) fit lorun_cs_phase2_r25_g18 & fit block9_cs_r25_cont3 & wait ;;
     cont25d) fit lorun_cs_phase2_r25_joint & fit block9_cs_r25_cont4 & wait ;;
-    export25c)
-      zoo export runs/lorun-cs-r25-g18/export --name lorun-cs-r25 --recipe recipes/lorun_cs_phase2_r25_g18.yaml \
-        --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
-      zoo export runs/block9-cs-r25-cont3/export --name block9-cs-r25 --recipe recipes/block9_cs_r25_cont3.yaml \
-        --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
-      python scripts/merge_curves.py lorun-cs-r25 block9-cs-r25 ;;
-    export25d)
-      zoo export runs/lorun-cs-r25-joint/export --name lorun-cs-r25 --recipe recipes/lorun_cs_phase2_r25_joint.yaml \
-        --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
-      zoo export runs/block9-cs-r25-cont4/export --name block9-cs-r25 --recipe recipes/block9_cs_r25_cont4.yaml \
-        --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
-      python scripts/merge_curves.py lorun-cs-r25 block9-cs-r25 ;;
+    export25c) export_pair lorun-cs-r25-g18 lorun_cs_phase2_r25_g18 block9-cs-r25-cont3 block9_cs_r25_cont3 ;;
+    export25d) export_pair lorun-cs-r25-joint lorun_cs_phase2_r25_joint block9-cs-r25-cont4 block9_cs_r25_cont4 ;;
     export)
       INIT="phase 1: recipes/lorun_cs_phase1.yaml (lorun-cs-base-r25, 2000 steps x 16 x 99x99); then the phase-2 recipe (and its _cont)"
       for spec in "lorun-cs-r25:lorun_cs_phase2_r25" "block9-cs-r25:block9_cs_r25" "lorun-cs-r10:lorun_cs_phase2_r10" "lorun-cs-r50:lorun_cs_phase2_r50"; do
