@@ -37,6 +37,7 @@ __all__ = [
     "inject_lora",
     "set_stage",
     "freeze_base",
+    "is_adapter_key",
     "merge_lora",
     "lora_state_dict",
     "save_adapters",
@@ -130,6 +131,11 @@ def inject_lora(module: nn.Module, num_stages: int, gamma: float = 10.0, alpha: 
     return module
 
 
+def is_adapter_key(name: str) -> bool:
+    """Whether a parameter / state-dict key names a LoRA factor (else it is a base weight)."""
+    return ".lora_A." in f".{name}" or ".lora_B." in f".{name}"
+
+
 def set_stage(module: nn.Module, stage: int | None) -> None:
     """Select adapter set ``stage`` (0-based) in every LoRA layer; ``None`` = base weights only."""
     for m in _lora_layers(module):
@@ -139,7 +145,7 @@ def set_stage(module: nn.Module, stage: int | None) -> None:
 def freeze_base(module: nn.Module, frozen: bool = True) -> None:
     """Freeze (or unfreeze) every parameter that is not a LoRA factor."""
     for name, p in module.named_parameters():
-        if ".lora_A." not in f".{name}" and ".lora_B." not in f".{name}":
+        if not is_adapter_key(name):
             p.requires_grad_(not frozen)
 
 
@@ -169,7 +175,7 @@ def _replace_merged(module: nn.Module, k: int) -> None:
 
 def lora_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     """Only the adapter tensors of ``module`` (keys as in ``module.state_dict()``)."""
-    return {k: v for k, v in module.state_dict().items() if ".lora_A." in k or ".lora_B." in k}
+    return {k: v for k, v in module.state_dict().items() if is_adapter_key(k)}
 
 
 def save_adapters(module: nn.Module, path: str | Path, overwrite: bool = False) -> Path:
@@ -251,6 +257,6 @@ def grow_adapters(
 
 def count_parameters(module: nn.Module) -> dict[str, int]:
     """Parameter counts: ``base`` (everything not LoRA), ``adapters`` and ``total``."""
-    ad = sum(p.numel() for n, p in module.named_parameters() if ".lora_A." in f".{n}" or ".lora_B." in f".{n}")
+    ad = sum(p.numel() for n, p in module.named_parameters() if is_adapter_key(n))
     tot = sum(p.numel() for p in module.parameters())
     return {"base": tot - ad, "adapters": ad, "total": tot}

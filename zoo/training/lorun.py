@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zoo.nn.lora import grow_adapters
+from zoo.nn.lora import grow_adapters, is_adapter_key
 from zoo.training.module import RestorationModule, read_state_dict
 
 __all__ = ["LoRunModule"]
@@ -62,8 +62,7 @@ class LoRunModule(RestorationModule):
 
     def lr_scale(self, name: str) -> float:
         scale = super().lr_scale(name)
-        if (getattr(self.net, "mode", None) == "lora" and name.startswith("net.denoiser.")
-                and ".lora_A." not in name and ".lora_B." not in name):
+        if getattr(self.net, "mode", None) == "lora" and name.startswith("net.denoiser.") and not is_adapter_key(name):
             scale *= self.hparams.base_lr_scale
         return scale
 
