@@ -56,9 +56,9 @@ def sample_cube(size: int = 256, bands: int = 28) -> torch.Tensor:
 
 def read_measurement(path: str | Path) -> tuple[np.ndarray, str]:
     """A 2-D measurement from a ``.mat`` file: keys ``meas_real``, ``meas``, ``y``, ``measurement``."""
-    import scipy.io as sio
+    from zoo.data.io import load_mat
 
-    d = {k: v for k, v in sio.loadmat(str(path)).items() if not k.startswith("__")}
+    d = load_mat(path)
     key = next((k for k in ("meas_real", "meas", "y", "measurement") if k in d), None)
     if key is None:
         raise KeyError(f"{path}: no measurement key (meas_real, meas, y, measurement); keys: {sorted(d)}")

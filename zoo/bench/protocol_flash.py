@@ -106,9 +106,13 @@ class FlashProtocol(Protocol):
         from zoo.data.flash import read_rgb
         from zoo.hub.files import atomic_write
 
+        if not 0 <= sigma <= 255:
+            raise ValueError(f"sigma is in /255 units (e.g. 25); got {sigma}")
+        if flash is not None and not Path(flash).is_file():
+            raise FileNotFoundError(f"flash image {flash} does not exist")
         fpath = flash or str(src).replace("nonflash", "flash").replace("ambient", "flash")
-        if fpath == str(src) or not Path(fpath).is_file():
-            raise FileNotFoundError(f"no flash image for {src}: pass flash=PATH")
+        if flash is None and (fpath == str(src) or not Path(fpath).is_file()):
+            raise FileNotFoundError(f"no flash image for {src}: pass it with --flash PATH (Python: flash=PATH)")
         noisy, fl = read_rgb(src)[None], read_rgb(fpath)[None]
         with torch.no_grad():
             out = net(noisy=noisy, flash=fl, sigma=sigma / 255.0).float()

@@ -116,12 +116,17 @@ class CSProtocol(Protocol):
         from zoo.hub.files import atomic_write
         from zoo.inference import restore_tiled
 
+        from zoo.data.io import open_image
+
+        with open_image(src) as im:
+            mode = im.mode
         x = read_grey(src)[None]
         rec = restore_tiled(net, x, tile=tile, overlap=overlap)
         fmt = {"jpg": "JPEG", "jpeg": "JPEG", "tif": "TIFF", "tiff": "TIFF", "bmp": "BMP"}.get(Path(dst).suffix.lower().lstrip("."), "PNG")
         with atomic_write(dst, overwrite=overwrite) as tmp:
             Image.fromarray(self.to_image(rec)).save(tmp, format=fmt)
-        return f"sampled {src} ({x.shape[-2]}×{x.shape[-1]}) at ratio {net.physics.ratio:g} and reconstructed it"
+        grey = "" if mode == "L" else f" (mode {mode} → grey luminance: the CS models are single-channel)"
+        return f"sampled {src}{grey} ({x.shape[-2]}×{x.shape[-1]}) at ratio {net.physics.ratio:g} and reconstructed it"
 
 
 _PROTOCOLS: dict[str, Protocol] = {}

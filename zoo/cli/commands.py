@@ -67,11 +67,14 @@ def cmd_restore(ns: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     if not Path(ns.input).is_file():
         raise FileNotFoundError(f"input {ns.input} does not exist")
-    net = zoo.load(ns.name, path=ns.weights)
+    # --weights are the user's own (a fine-tune): loaded without the published sha256, with a warning
+    net = zoo.load(ns.name, path=ns.weights, verify=ns.weights is None)
     proto = get_protocol(zoo.get_entry(ns.name).task)
     t = time.perf_counter()
+    # task-specific inputs travel only when given, so each protocol keeps its own defaults
+    extra = {k: v for k, v in (("mask", ns.mask), ("flash", ns.flash), ("sigma", ns.sigma)) if v is not None}
     msg = proto.restore_file(net, ns.input, str(out), overwrite=ns.overwrite, tile=ns.tile, overlap=ns.overlap,
-                             mask=getattr(ns, "mask", None))
+                             **extra)
     print(f"{ns.name}: {msg} in {time.perf_counter() - t:.2f}s → {out}")
     return 0
 
@@ -276,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--weights", help="a checkpoint folder/file instead of the published one")
     s.add_argument("--mask", help="a mask file, for tasks whose operator takes one (CASSI)")
+    s.add_argument("--flash", help="flash-guided denoising: the flash image of INPUT (default: INPUT's name with "
+                                   "nonflash/ambient replaced by flash)")
+    s.add_argument("--sigma", type=float, help="flash-guided denoising: noise level of INPUT in /255 units (default 25)")
     s.add_argument("--tile", type=int, default=264)
     s.add_argument("--overlap", type=int, default=33)
     s.add_argument("--overwrite", action="store_true")

@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.data.base import RestorationDataModule
+from zoo.data.io import load_mat, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 from zoo.data.spectral import WAVELENGTHS, blackbody, rgb_to_cube
 
@@ -74,18 +75,6 @@ def resample_bands(cube: np.ndarray, src_wl: Sequence[float], dst_wl: Sequence[f
     return ((1 - t) * cube[idx] + t * cube[idx + 1]).astype(np.float32)
 
 
-def _loadmat(path: Path) -> dict:
-    import scipy.io as sio
-
-    try:
-        return {k: v for k, v in sio.loadmat(str(path)).items() if not k.startswith("__")}
-    except NotImplementedError:  # MATLAB v7.3 = HDF5: arrays come transposed
-        import h5py
-
-        with h5py.File(str(path), "r") as f:
-            return {k: np.asarray(f[k]).T for k in f.keys() if isinstance(f[k], h5py.Dataset)}
-
-
 _KEYS = ("img_expand", "img", "NRD", "cube", "hsi", "HSI", "data")
 
 
@@ -97,7 +86,7 @@ def read_cube(path: str | Path, key: str | None = None) -> np.ndarray:
     /65536; float ``img`` (KAIST) as is; ``NRD`` (CAVE 256 demos) / its maximum.
     """
     path = Path(path)
-    d = _loadmat(path)
+    d = load_mat(path)
     k = key or next((k for k in _KEYS if k in d), None)
     if k is None or k not in d:
         raise KeyError(f"{path}: no cube key (tried {key or _KEYS}); keys present: {sorted(d)}")
@@ -123,15 +112,13 @@ def read_cube(path: str | Path, key: str | None = None) -> np.ndarray:
 
 def read_cave_png_folder(folder: str | Path) -> np.ndarray:
     """The official CAVE layout ``<scene>_ms/*_01.png … *_31.png`` (16-bit grey) → ``(28, H, W)``."""
-    from PIL import Image
-
     folder = Path(folder)
     files = sorted(p for p in folder.glob("*.png") if p.stem.rsplit("_", 1)[-1].isdigit())
     if len(files) != 31:
         raise ValueError(f"{folder}: a CAVE scene has 31 band PNGs (*_01.png … *_31.png), found {len(files)}")
     bands = []
     for f in files:
-        with Image.open(f) as im:
+        with open_image(f) as im:
             arr = np.asarray(im, dtype=np.float64)
         if arr.ndim == 3:  # a few CAVE PNGs are stored RGBA/RGB: take one channel
             arr = arr[..., 0]
@@ -182,11 +169,11 @@ def read_remote_cubes(folder: str | Path) -> list[np.ndarray]:
     cubes = []
     f = folder / "Samson.mat"
     if f.is_file():
-        a = np.moveaxis(np.asarray(_loadmat(f)["SamSon"], dtype=np.float64), -1, 0)
+        a = np.moveaxis(np.asarray(load_mat(f)["SamSon"], dtype=np.float64), -1, 0)
         cubes.append(("Samson", a, np.linspace(401, 889, a.shape[0])))
     f = folder / "jasperRidge2_R198.mat"
     if f.is_file():
-        d = _loadmat(f)
+        d = load_mat(f)
         y = np.asarray(d["Y"], dtype=np.float64)
         nr, nc = int(np.asarray(d["nRow"]).ravel()[0]), int(np.asarray(d["nCol"]).ravel()[0])
         a = y.reshape(y.shape[0], nr, nc, order="F")  # pixels are stored column-major
@@ -194,7 +181,7 @@ def read_remote_cubes(folder: str | Path) -> list[np.ndarray]:
         cubes.append(("jasperRidge", a, 380 + (idx - 1) * (2500 - 380) / 223))
     f = folder / "paris_data_hs_ms.mat"
     if f.is_file():
-        d = _loadmat(f)
+        d = load_mat(f)
         a = np.moveaxis(np.asarray(d["HSim"], dtype=np.float64), -1, 0)
         b = np.asarray(d.get("non_del_bands", np.arange(1, a.shape[0] + 1))).ravel().astype(np.float64)
         cubes.append(("paris", a, 355.59 + 10.175 * (b - 1)))
@@ -209,9 +196,7 @@ def read_remote_cubes(folder: str | Path) -> list[np.ndarray]:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
+    with open_image(path) as im:
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 

@@ -25,10 +25,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from zoo.data.base import RestorationDataModule
+from zoo.data.io import open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 
 __all__ = ["find_pairs", "read_rgb", "srgb_to_linear", "linear_to_srgb", "FlashPatches", "FlashImages", "FlashDataModule"]
@@ -47,7 +47,7 @@ def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
 
 
 def read_rgb(path: str | Path) -> torch.Tensor:
-    with Image.open(path) as im:
+    with open_image(path) as im:
         a = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(a.copy()).permute(2, 0, 1)
 

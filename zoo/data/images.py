@@ -21,6 +21,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from zoo.data.base import RestorationDataModule
+from zoo.data.io import open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 
 __all__ = ["IMAGE_EXTS", "to_luminance", "read_grey", "list_images", "GreyPatchDataset", "GreyImageDataset", "CSDataModule"]
@@ -45,7 +46,7 @@ def to_luminance(img: Image.Image) -> Image.Image:
 
 def read_grey(path: str | Path) -> torch.Tensor:
     """Read an image as a (1, H, W) float32 tensor in [0, 1] (luminance)."""
-    with Image.open(path) as im:
+    with open_image(path) as im:
         arr = np.asarray(to_luminance(im), dtype=np.float32) / 255.0
     return torch.from_numpy(arr.copy())[None]
 

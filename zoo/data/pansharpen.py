@@ -30,6 +30,7 @@ import torch
 from torch.utils.data import Dataset
 
 from zoo.data.base import RestorationDataModule
+from zoo.data.io import load_h5, load_mat
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 
 __all__ = ["read_pansharpen", "PansharpenPatches", "PansharpenImages", "PansharpenDataModule"]
@@ -59,30 +60,6 @@ def _files(paths: Sequence[str | Path], root: str | Path | None) -> list[Path]:
     return out
 
 
-def _loadmat(path: Path) -> dict[str, Any]:
-    import scipy.io as sio
-
-    try:
-        return {k: v for k, v in sio.loadmat(path).items() if not k.startswith("__")}
-    except NotImplementedError:  # v7.3 = HDF5
-        return _loadh5(path, transpose=True)
-
-
-def _loadh5(path: Path, transpose: bool = False) -> dict[str, Any]:
-    try:
-        import h5py
-    except ImportError as e:
-        raise ImportError(f"reading {path} (HDF5 / MATLAB v7.3) needs h5py: pip install h5py") from e
-    out = {}
-    with h5py.File(path, "r") as f:
-        for k in f.keys():
-            if isinstance(f[k], h5py.Dataset):
-                a = np.asarray(f[k])
-                # MATLAB v7.3 stores arrays transposed
-                out[k] = a.T if transpose and a.ndim >= 2 else a
-    return out
-
-
 def _sensor_of(d: dict[str, Any]) -> str | None:
     s = d.get("sensor")
     if s is None:
@@ -97,7 +74,7 @@ def read_pansharpen(path: str | Path, max_value: float | None = None) -> list[di
     Tensors are float32 (C, h, w) / (1, H, W) in [0, 1].
     """
     path = Path(path)
-    d = _loadh5(path) if path.suffix.lower() == ".h5" else _loadmat(path)
+    d = load_h5(path) if path.suffix.lower() == ".h5" else load_mat(path)
     if "I_PAN" in d and ("I_MS" in d or "I_MS_LR" in d):
         ms = np.asarray(d.get("I_MS", d.get("I_MS_LR")))
         pan = np.asarray(d["I_PAN"])

@@ -53,15 +53,14 @@ def random_mask(h: int, w: int, seed: int = 0) -> torch.Tensor:
 
 def load_cassi_mask(path: str | Path, key: str = "mask") -> torch.Tensor:
     """Read a 2-D coded aperture from a ``.mat`` file (``mask_256.mat``, ``mask_660.mat``)."""
-    import scipy.io as sio
+    from zoo.data.io import load_mat  # file reading lives with the data code; physics stays import-light
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"mask file {path} does not exist")
-    d = sio.loadmat(str(path))
+    d = load_mat(path)
     if key not in d:
-        keys = [k for k in d if not k.startswith("__")]
-        raise KeyError(f"{path} has no key {key!r} (keys: {keys}); pass the mask's key")
+        raise KeyError(f"{path} has no key {key!r} (keys: {sorted(d)}); pass the mask's key")
     m = np.asarray(d[key], dtype=np.float32)
     if m.ndim == 3 and m.shape[-1] > 1 and np.allclose(m, m[..., :1]):
         m = m[..., 0]  # a 3-D mask tiled over bands (mask3d) → the 2-D aperture
