@@ -32,8 +32,8 @@ CHAINS = {
                            "ssopga-flash-cont4", "ssopga-flash-cont5", "ssopga-flash-cont6"]),
     "pga-flash": (None, ["pga-flash", "pga-flash-cont", "pga-flash-cont2", "pga-flash-cont3", "pga-flash-cont4",
                         "pga-flash-cont5", "pga-flash-cont6"]),
-    "ssopga-pansharpen-wv": (None, ["ssopga-pansharpen-wv", "ssopga-pansharpen-wv-cont"]),
-    "pga-pansharpen-wv": (None, ["pga-pansharpen-wv", "pga-pansharpen-wv-cont"]),
+    "ssopga-pansharpen-wv": (None, ["ssopga-pansharpen-wv", "ssopga-pansharpen-wv-cont", "ssopga-pansharpen-wv-cont2"]),
+    "pga-pansharpen-wv": (None, ["pga-pansharpen-wv", "pga-pansharpen-wv-cont", "pga-pansharpen-wv-cont2"]),
     "ssopga-pansharpen-4band": (None, ["ssopga-pansharpen-4band", "ssopga-pansharpen-4band-cont"]),
     # CASSI phase 2 (its phase-1 base has a card of its own: lorun-cassi-base)
     "lorun-cassi-9stg": (("1", None), ["lorun-cassi-9stg", "lorun-cassi-9stg-cont", "lorun-cassi-9stg-gpu"]),
