@@ -83,6 +83,10 @@ def test_restore_commands_name_bad_inputs(tmp_path, capsys):
     (w / "config.json").write_text(json.dumps({"model": "ssopga-flash", "config": cfg}))
     noisy, flash = _png(tmp_path / "scene_ambient.png"), _png(tmp_path / "guide.png", seed=1)
     args = ["restore", "ssopga-flash", str(noisy), "--weights", str(w)]
+    assert main(["restore", "lorun-cs-r25", str(noisy), "--flash", str(flash), "-o", str(tmp_path / "x.png")]) == 2
+    assert "--flash is for flash models" in capsys.readouterr().err  # not silently ignored
+    assert main([*args, "--mask", str(flash), "-o", str(tmp_path / "d.png")]) == 2
+    assert "--mask is for cassi models" in capsys.readouterr().err
     assert main([*args, "-o", str(tmp_path / "d.png")]) == 2  # no scene_flash.png beside it
     assert "--flash PATH" in capsys.readouterr().err
     assert main([*args, "--flash", str(flash), "--sigma", "300", "-o", str(tmp_path / "d.png")]) == 2

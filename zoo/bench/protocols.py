@@ -113,10 +113,9 @@ class CSProtocol(Protocol):
         from PIL import Image
 
         from zoo.data.images import read_grey
+        from zoo.data.io import open_image
         from zoo.hub.files import atomic_write
         from zoo.inference import restore_tiled
-
-        from zoo.data.io import open_image
 
         with open_image(src) as im:
             mode = im.mode

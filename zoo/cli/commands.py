@@ -59,6 +59,9 @@ def _record_dict(rec) -> dict:
 
 
 # -- restore --------------------------------------------------------------------------------------
+_RESTORE_OPTION_TASK = {"mask": "cassi", "flash": "flash", "sigma": "flash"}
+
+
 def cmd_restore(ns: argparse.Namespace) -> int:
     from zoo.bench.protocols import get_protocol
 
@@ -67,12 +70,17 @@ def cmd_restore(ns: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
     if not Path(ns.input).is_file():
         raise FileNotFoundError(f"input {ns.input} does not exist")
-    # --weights are the user's own (a fine-tune): loaded without the published sha256, with a warning
-    net = zoo.load(ns.name, path=ns.weights, verify=ns.weights is None)
-    proto = get_protocol(zoo.get_entry(ns.name).task)
-    t = time.perf_counter()
     # task-specific inputs travel only when given, so each protocol keeps its own defaults
     extra = {k: v for k, v in (("mask", ns.mask), ("flash", ns.flash), ("sigma", ns.sigma)) if v is not None}
+    task = zoo.get_entry(ns.name).task
+    wrong = [k for k in extra if _RESTORE_OPTION_TASK[k] != task]
+    if wrong:
+        raise ValueError(f"{ns.name} is a {task!r} model; " + ", ".join(
+            f"--{k} is for {_RESTORE_OPTION_TASK[k]} models" for k in wrong) + ": drop it")
+    # --weights are the user's own (a fine-tune): loaded without the published sha256, with a warning
+    net = zoo.load(ns.name, path=ns.weights, verify=ns.weights is None)
+    proto = get_protocol(task)
+    t = time.perf_counter()
     msg = proto.restore_file(net, ns.input, str(out), overwrite=ns.overwrite, tile=ns.tile, overlap=ns.overlap,
                              **extra)
     print(f"{ns.name}: {msg} in {time.perf_counter() - t:.2f}s → {out}")
