@@ -8,6 +8,7 @@ and touches nothing here. Every field of ``description`` is written into the res
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -74,6 +75,12 @@ class Protocol:
     def restore_file(self, net: nn.Module, src: str, dst: str, overwrite: bool = False, **kw: Any) -> str:
         """``zoo restore``: read ``src``, restore it, write ``dst`` (atomically); returns a summary line."""
         raise NotImplementedError(f"`zoo restore` is not available for task {self.task!r}")
+
+    def restore_options(self) -> set[str]:
+        """The task-specific inputs :meth:`restore_file` names (``mask``, ``flash``, ``sigma``, …)."""
+        params = inspect.signature(self.restore_file).parameters
+        named = {k for k, v in params.items() if v.kind in (v.POSITIONAL_OR_KEYWORD, v.KEYWORD_ONLY)}
+        return named - {"net", "src", "dst", "overwrite", "tile", "overlap"}
 
     def to_image(self, t: torch.Tensor) -> np.ndarray:
         """uint8 picture of one (1, C, H, W) tensor for PNG grids (grey, or RGB for C = 3)."""
@@ -166,3 +173,9 @@ def get_protocol(task: str) -> Protocol:
     if task not in _PROTOCOLS:
         raise ValueError(f"no benchmark protocol for task {task!r} yet (have: {sorted(_PROTOCOLS)})")
     return _PROTOCOLS[task]
+
+
+def tasks_taking(option: str) -> list[str]:
+    """The tasks whose ``zoo restore`` takes ``option`` (for errors that name the right model family)."""
+    _discover()
+    return sorted(t for t, p in _PROTOCOLS.items() if option in p.restore_options())

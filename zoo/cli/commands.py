@@ -59,11 +59,8 @@ def _record_dict(rec) -> dict:
 
 
 # -- restore --------------------------------------------------------------------------------------
-_RESTORE_OPTION_TASK = {"mask": "cassi", "flash": "flash", "sigma": "flash"}
-
-
 def cmd_restore(ns: argparse.Namespace) -> int:
-    from zoo.bench.protocols import get_protocol
+    from zoo.bench.protocols import get_protocol, tasks_taking
 
     out = Path(ns.output)
     if out.exists() and not ns.overwrite:
@@ -73,13 +70,13 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     # task-specific inputs travel only when given, so each protocol keeps its own defaults
     extra = {k: v for k, v in (("mask", ns.mask), ("flash", ns.flash), ("sigma", ns.sigma)) if v is not None}
     task = zoo.get_entry(ns.name).task
-    wrong = [k for k in extra if _RESTORE_OPTION_TASK[k] != task]
-    if wrong:
+    proto = get_protocol(task)
+    wrong = sorted(set(extra) - proto.restore_options())
+    if wrong:  # the protocols accept **kw, so an option of another task would pass unnoticed
         raise ValueError(f"{ns.name} is a {task!r} model; " + ", ".join(
-            f"--{k} is for {_RESTORE_OPTION_TASK[k]} models" for k in wrong) + ": drop it")
+            f"--{k} is for {'/'.join(tasks_taking(k))} models" for k in wrong) + ": drop it")
     # --weights are the user's own (a fine-tune): loaded without the published sha256, with a warning
     net = zoo.load(ns.name, path=ns.weights, verify=ns.weights is None)
-    proto = get_protocol(task)
     t = time.perf_counter()
     msg = proto.restore_file(net, ns.input, str(out), overwrite=ns.overwrite, tile=ns.tile, overlap=ns.overlap,
                              **extra)
