@@ -97,10 +97,17 @@ class FlashProtocol(Protocol):
 
         return [f"--data.train_dirs=[{json.dumps(folder)}]", "--data.test_dir=null"]
 
+    def adapt(self, net: nn.Module, inputs: dict[str, Any], steps: int) -> nn.Module:
+        from zoo.training.target_adaptive import recorrupted_adapt
+
+        return recorrupted_adapt(net, inputs["noisy"], inputs["flash"], inputs["sigma"], steps=steps)
+
     def restore_file(self, net: nn.Module, src: str, dst: str, overwrite: bool = False, flash: str | None = None,
-                     sigma: float = 25.0, **kw: Any) -> str:
+                     sigma: float = 25.0, adapt: int = 0, **kw: Any) -> str:
         """Denoise a noisy no-flash image ``src`` with its flash image (``flash=``, default: the file
-        with ``nonflash``/``ambient`` replaced by ``flash``); ``sigma`` in /255 units."""
+        with ``nonflash``/``ambient`` replaced by ``flash``); ``sigma`` in /255 units. ``adapt`` > 0
+        first fine-tunes a copy of ``net`` on recorrupted copies of ``src`` for that many steps
+        (:func:`~zoo.training.target_adaptive.recorrupted_adapt`)."""
         from PIL import Image
 
         from zoo.data.flash import read_rgb
@@ -114,11 +121,14 @@ class FlashProtocol(Protocol):
         if flash is None and (fpath == str(src) or not Path(fpath).is_file()):
             raise FileNotFoundError(f"no flash image for {src}: pass it with --flash PATH (Python: flash=PATH)")
         noisy, fl = read_rgb(src)[None], read_rgb(fpath)[None]
+        if adapt:
+            net = self.adapt(net, {"noisy": noisy, "flash": fl, "sigma": sigma / 255.0}, adapt)
         with torch.no_grad():
             out = net(noisy=noisy, flash=fl, sigma=sigma / 255.0).float()
         with atomic_write(dst, overwrite=overwrite) as tmp:
             Image.fromarray(self.to_image(out)).save(tmp, format="PNG")
-        return f"denoised {src} (sigma {sigma}/255) with flash guide {fpath}"
+        how = f" after {adapt} target-adaptive steps" if adapt else ""
+        return f"denoised {src} (sigma {sigma}/255) with flash guide {fpath}{how}"
 
 
 register_protocol(FlashProtocol(

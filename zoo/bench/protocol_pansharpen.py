@@ -78,6 +78,11 @@ class PansharpenProtocol(Protocol):
             out.append((s["name"], batch))
         return out
 
+    def adapt(self, net: nn.Module, inputs: dict[str, Any], steps: int) -> nn.Module:
+        from zoo.training.target_adaptive import target_adapt
+
+        return target_adapt(net, inputs["ms"], inputs["pan"], inputs.get("ms_mask"), steps=steps)
+
     def compatible(self, net: nn.Module, batch: dict) -> bool:
         return batch["inputs"]["ms"].shape[1] == net.physics.bands
 
@@ -105,9 +110,12 @@ class PansharpenProtocol(Protocol):
 
         return [f"--data.train=[{json.dumps(folder)}]", "--data.test=[]"]
 
-    def restore_file(self, net: nn.Module, src: str, dst: str, overwrite: bool = False, **kw: Any) -> str:
+    def restore_file(self, net: nn.Module, src: str, dst: str, overwrite: bool = False, adapt: int = 0,
+                     **kw: Any) -> str:
         """Fuse a ``.mat``/``.h5`` pair (full-resolution ``I_MS``/``I_PAN`` or ``lrms``/``pan``); writes
-        ``.mat`` (key ``fused``, H×W×C float32 in [0, 1]) or an RGB picture (``.png``/``.jpg``/``.tif``)."""
+        ``.mat`` (key ``fused``, H×W×C float32 in [0, 1]) or an RGB picture (``.png``/``.jpg``/``.tif``).
+        ``adapt`` > 0 first fine-tunes a copy of ``net`` on the pair for that many steps
+        (:func:`~zoo.training.target_adaptive.target_adapt`)."""
         import scipy.io as sio
         from PIL import Image
 
@@ -115,6 +123,8 @@ class PansharpenProtocol(Protocol):
         from zoo.hub.files import atomic_write
 
         s = read_pansharpen(src)[0]
+        if adapt:
+            net = self.adapt(net, {"ms": s["ms"][None], "pan": s["pan"][None]}, adapt)
         with torch.no_grad():
             out = net(ms=s["ms"][None], pan=s["pan"][None]).float()
         suffix = Path(dst).suffix.lower()
@@ -124,7 +134,8 @@ class PansharpenProtocol(Protocol):
             else:
                 fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}.get(suffix, "PNG")
                 Image.fromarray(rgb_of(out)).save(tmp, format=fmt)
-        return f"fused {src} (MS {tuple(s['ms'].shape)}, PAN {tuple(s['pan'].shape)}) into {tuple(out.shape[1:])}"
+        how = f" after {adapt} target-adaptive steps" if adapt else ""
+        return f"fused {src} (MS {tuple(s['ms'].shape)}, PAN {tuple(s['pan'].shape)}) into {tuple(out.shape[1:])}{how}"
 
 
 register_protocol(PansharpenProtocol(

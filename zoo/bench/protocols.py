@@ -56,6 +56,11 @@ class Protocol:
         """The classical reconstruction every learned row must beat."""
         raise NotImplementedError
 
+    def adapt(self, net: nn.Module, inputs: dict[str, Any], steps: int) -> nn.Module:
+        """Target-adaptive inference: a copy of ``net`` fitted to these inputs alone (no reference)."""
+        raise ValueError(f"target-adaptive inference (--adapt) is not defined for task {self.task!r}; "
+                         "it is for pansharpening and flash models")
+
     def compatible(self, net: nn.Module, batch: Batch) -> bool:
         """Whether ``net`` can be scored on this test item (e.g. its band count); others are skipped."""
         return True

@@ -18,13 +18,15 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn as nn
 from PIL import Image
 
 import zoo
 from zoo.bench import profile
-from zoo.bench.protocols import get_protocol
+from zoo.bench.protocols import Protocol, get_protocol
 from zoo.bench.published import published_rows
 from zoo.hub.files import atomic_write
+from zoo.training.target_adaptive import target_adaptive_setting
 
 __all__ = ["run_bench"]
 
@@ -47,15 +49,17 @@ def run_bench(
     limit: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    adapt: int = 0,
 ) -> dict:
     """Benchmark pretrained zoo models (same task) and write the tables; returns the summary dict.
 
     ``paths`` maps a name to your own weights of that model (a training run's export folder or a
     ``model.safetensors``): they are loaded unverified (``zoo.load(..., verify=False)``, which warns)
     and the summary records the path beside the model's results.
-    """
-    from tqdm.auto import tqdm
 
+    ``adapt`` > 0 adds, for every test set ``D``, a set ``D+TA<adapt>``: the same images fused after
+    that many target-adaptive steps on each image's own inputs (``Protocol.adapt``; pansharpening).
+    """
     out = Path(out_dir)
     if (out / "summary.json").exists() and not overwrite:
         raise FileExistsError(f"{out}/summary.json exists; pass --overwrite to replace the results")
@@ -63,18 +67,24 @@ def run_bench(
     if len(tasks) != 1:
         raise ValueError(f"bench one task at a time, got {sorted(tasks)}")
     proto = get_protocol(tasks.pop())
+    if adapt < 0:
+        raise ValueError(f"adapt takes a number of steps >= 0, got {adapt}")
+    if adapt and type(proto).adapt is Protocol.adapt:
+        proto.adapt(nn.Identity(), {}, adapt)  # raises the protocol's own message before any work
     ds_names = list(datasets or proto.datasets)
     data = {d: proto.load(d, data_root)[:limit] for d in ds_names}
     rows: list[dict] = []
     summary: dict = {
         "command": "zoo bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "zoo.bench.run_bench",
         "task": proto.task,
-        "protocol": proto.description,
+        "protocol": {**proto.description, **({"target_adaptive": "the +TA<steps> sets: " + "; ".join(
+            f"{k} {v}" for k, v in target_adaptive_setting(proto.task, adapt).items())} if adapt else {})},
         "environment": {
             "torch": torch.__version__, "zoo": zoo.__version__, "python": platform.python_version(),
             "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "device": "cpu", "date": time.strftime("%Y-%m-%d"),
         },
+        **({"target_adaptive": target_adaptive_setting(proto.task, adapt)} if adapt else {}),
         "models": {},
         "published": {},
     }
@@ -88,56 +98,16 @@ def run_bench(
             items = [(i, b) for i, b in all_items if proto.compatible(net, b)]
             if not items:
                 continue  # e.g. a 4-band test file for an 8-band model
-            summary["published"].setdefault(f"{d}/{setting}", published_rows(proto.task, d, setting))
-            per: dict[str, list[float]] = {}
-            per_floor: dict[str, list[float]] = {}
-            parts: dict[str, list] = {k: [] for k in proto.aggregates}
-            parts_floor: dict[str, list] = {k: [] for k in proto.aggregates}
-            min_iterate: list[float] = []
-            for img_name, batch in tqdm(items, desc=f"{name} {d}", disable=not progress, leave=False):
-                x = batch.get("target")
-                with torch.no_grad():
-                    inputs = proto.inputs(net, batch)
-                    y_hat = net(**inputs).float()
-                    base = proto.floor(net, inputs).float() if floor else None
-                row = {"model": name, "dataset": d, "image": img_name}
-                if x is not None:
-                    vals = {k: float(fn(y_hat, x)[0]) for k, fn in proto.metrics.items()}
-                    vals_floor = {k: float(fn(base, x)[0]) for k, fn in proto.metrics.items()} if base is not None else {}
-                    for k, (part, _) in proto.aggregates.items():
-                        parts[k].append(part(y_hat, x))
-                        if base is not None:
-                            parts_floor[k].append(part(base, x))
-                else:  # no ground truth (e.g. full-resolution pansharpening): reference-free metrics
-                    vals = proto.no_reference(net, y_hat, inputs)
-                    vals_floor = proto.no_reference(net, base, inputs) if base is not None else {}
-                if getattr(net, "last_min_iterate", None) is not None:  # non-negativity of the iterates
-                    min_iterate.append(float(net.last_min_iterate))
-                    row["min_iterate"] = round(min_iterate[-1], 6)
-                for k, v in vals.items():
-                    row[k] = round(v, 4)
-                    per.setdefault(k, []).append(v)
-                for k, v in vals_floor.items():
-                    row[f"floor_{k}"] = round(v, 4)
-                    per_floor.setdefault(k, []).append(v)
-                rows.append(row)
-                if grids:
-                    g = out / "grids" / name / d / f"{img_name}.png"
-                    g.parent.mkdir(parents=True, exist_ok=True)
-                    ref = x if x is not None else (base if base is not None else y_hat)
-                    _grid(proto, base if base is not None else ref, y_hat, ref).save(g)
-            res = {k: float(np.mean(v)) for k, v in per.items()}
-            res.update({k: float(proto.aggregates[k][1](v)) for k, v in parts.items() if v})
-            if min_iterate:
-                res["min_iterate"] = min(min_iterate)
-            res["images"] = len(items)
-            rec["datasets"][d] = res
-            key = f"{d}/{setting}"
-            if floor and key not in floors_done:
-                floors_done.add(key)
-                fl = {k: float(np.mean(v)) for k, v in per_floor.items()}
-                fl.update({k: float(proto.aggregates[k][1](v)) for k, v in parts_floor.items() if v})
-                summary.setdefault("floor", {})[key] = {"method": proto.floor_name + f" ({name})", **fl}
+            for label, steps in [(d, 0)] + ([(f"{d}+TA{adapt}", adapt)] if adapt else []):
+                key = f"{label}/{setting}"
+                summary["published"].setdefault(key, published_rows(proto.task, d, setting))
+                res, fl, new_rows = _score_set(proto, net, name, label, items, steps, floor,
+                                               out / "grids" / name / label if grids else None, progress)
+                rows += new_rows
+                rec["datasets"][label] = res
+                if floor and key not in floors_done:
+                    floors_done.add(key)
+                    summary.setdefault("floor", {})[key] = {"method": proto.floor_name + f" ({name})", **fl}
         rec["params"] = profile.param_counts(net)
         if costs:
             rec["gflops"] = profile.flops(net, cost_size) / 2**30
@@ -171,6 +141,63 @@ def run_bench(
     with atomic_write(out / "summary.md", overwrite=True) as tmp:
         tmp.write_text(render_markdown(summary))
     return summary
+
+
+def _score_set(proto: Protocol, net: nn.Module, name: str, label: str, items: list, steps: int, floor: bool,
+               grid_dir: Path | None, progress: bool) -> tuple[dict, dict, list[dict]]:
+    """Score ``net`` on one test set → (means, the floor's means, per-image rows).
+
+    ``steps`` > 0: each image is fused by a copy adapted to its own inputs (``Protocol.adapt``).
+    """
+    from tqdm.auto import tqdm
+
+    rows: list[dict] = []
+    per: dict[str, list[float]] = {}
+    per_floor: dict[str, list[float]] = {}
+    parts: dict[str, list] = {k: [] for k in proto.aggregates}
+    parts_floor: dict[str, list] = {k: [] for k in proto.aggregates}
+    min_iterate: list[float] = []
+    for img_name, batch in tqdm(items, desc=f"{name} {label}", disable=not progress, leave=False):
+        x = batch.get("target")
+        with torch.no_grad():
+            inputs = proto.inputs(net, batch)
+            run = proto.adapt(net, inputs, steps) if steps else net
+            y_hat = run(**inputs).float()
+            base = proto.floor(net, inputs).float() if floor else None
+        row = {"model": name, "dataset": label, "image": img_name}
+        if x is not None:
+            vals = {k: float(fn(y_hat, x)[0]) for k, fn in proto.metrics.items()}
+            vals_floor = {k: float(fn(base, x)[0]) for k, fn in proto.metrics.items()} if base is not None else {}
+            for k, (part, _) in proto.aggregates.items():
+                parts[k].append(part(y_hat, x))
+                if base is not None:
+                    parts_floor[k].append(part(base, x))
+        else:  # no ground truth (e.g. full-resolution pansharpening): reference-free metrics
+            vals = proto.no_reference(net, y_hat, inputs)
+            vals_floor = proto.no_reference(net, base, inputs) if base is not None else {}
+        if getattr(run, "last_min_iterate", None) is not None:  # non-negativity of the iterates
+            min_iterate.append(float(run.last_min_iterate))
+            row["min_iterate"] = round(min_iterate[-1], 6)
+        for k, v in vals.items():
+            row[k] = round(v, 4)
+            per.setdefault(k, []).append(v)
+        for k, v in vals_floor.items():
+            row[f"floor_{k}"] = round(v, 4)
+            per_floor.setdefault(k, []).append(v)
+        rows.append(row)
+        if grid_dir is not None:
+            g = grid_dir / f"{img_name}.png"
+            g.parent.mkdir(parents=True, exist_ok=True)
+            ref = x if x is not None else (base if base is not None else y_hat)
+            _grid(proto, base if base is not None else ref, y_hat, ref).save(g)
+    res = {k: float(np.mean(v)) for k, v in per.items()}
+    res.update({k: float(proto.aggregates[k][1](v)) for k, v in parts.items() if v})
+    if min_iterate:
+        res["min_iterate"] = min(min_iterate)
+    res["images"] = len(items)
+    fl = {k: float(np.mean(v)) for k, v in per_floor.items()}
+    fl.update({k: float(proto.aggregates[k][1](v)) for k, v in parts_floor.items() if v})
+    return res, fl, rows
 
 
 def _f(v, nd=2) -> str:

@@ -68,7 +68,10 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     if not Path(ns.input).is_file():
         raise FileNotFoundError(f"input {ns.input} does not exist")
     # task-specific inputs travel only when given, so each protocol keeps its own defaults
-    extra = {k: v for k, v in (("mask", ns.mask), ("flash", ns.flash), ("sigma", ns.sigma)) if v is not None}
+    extra = {k: v for k, v in (("mask", ns.mask), ("flash", ns.flash), ("sigma", ns.sigma), ("adapt", ns.adapt))
+             if v is not None}
+    if ns.adapt is not None and ns.adapt < 0:
+        raise ValueError(f"--adapt takes a number of steps >= 0, got {ns.adapt}")
     task = zoo.get_entry(ns.name).task
     proto = get_protocol(task)
     wrong = sorted(set(extra) - proto.restore_options())
@@ -114,7 +117,7 @@ def cmd_bench(ns: argparse.Namespace) -> int:
                          "are not those files: export them first (zoo export RUN/export --name NAME), then bench NAME")
     s = run_bench(names, ns.out, datasets=datasets, data_root=ns.data_root, paths=paths, floor=not ns.no_floor,
                   grids=not ns.no_grids, costs=not ns.no_costs, cost_size=ns.cost_size, limit=ns.limit,
-                  overwrite=ns.overwrite)
+                  overwrite=ns.overwrite, adapt=ns.adapt)
     print((Path(ns.out) / "summary.md").read_text())
     if ns.record:
         from zoo.hub.manifest import set_bench
@@ -287,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--flash", help="flash-guided denoising: the flash image of INPUT (default: INPUT's name with "
                                    "nonflash/ambient replaced by flash)")
     s.add_argument("--sigma", type=float, help="flash-guided denoising: noise level of INPUT in /255 units (default 25)")
+    s.add_argument("--adapt", type=int, metavar="STEPS",
+                   help="pansharpening / flash: first fine-tune a copy of the model on INPUT alone for STEPS steps "
+                        "(target-adaptive: its own reduced pair / recorrupted copies; ~0.1-1 s a step on a CPU)")
     s.add_argument("--tile", type=int, default=264)
     s.add_argument("--overlap", type=int, default=33)
     s.add_argument("--overwrite", action="store_true")
@@ -306,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-grids", action="store_true")
     s.add_argument("--no-costs", action="store_true")
     s.add_argument("--record", action="store_true", help="store the results in the manifest and model cards")
+    s.add_argument("--adapt", type=int, default=0, metavar="STEPS",
+                   help="also score every test set after STEPS target-adaptive steps per image (pansharpening, flash)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=cmd_bench)
 

@@ -176,6 +176,15 @@ class SSOPGAPansharpen(SSOPGABase):
         s = size // self.physics.ratio * self.physics.ratio
         return self.measure(torch.rand(1, self.channels, s, s))
 
+    def reduce(self, ms: torch.Tensor, pan: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Wald-reduce an input pair with this model's own sensor MTFs: ``(ms, pan)`` → ``(ms_lr, pan_lr)``.
+
+        The MS goes through the MS operator (per-band MTF blur + decimation), the PAN through the
+        PAN MTF; ``ms`` is then the reference of the reduced pair (target-adaptive inference).
+        """
+        pan = self.physics.check_inputs(ms, pan)
+        return self.physics.A_ms(ms.float()), self.pan_op.A_ms(pan.float())
+
     def initial(self, ms: torch.Tensor, pan: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Positive initial estimate: 23-tap interpolation of the (gap-filled) MS, floored at 1e-3."""
         if mask is not None:

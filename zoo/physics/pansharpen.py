@@ -119,6 +119,10 @@ _CDF23 = [0.5, 0.305334091185, 0, -0.072698593239, 0, 0.021809577942, 0, -0.0051
           -0.000060081482]
 
 
+# smallest MS side the 23-tap filter's circular padding (11 taps each side of the ×2 grid) accepts
+INTERP_MIN = 6
+
+
 def interp23tap(ms: torch.Tensor, ratio: int) -> torch.Tensor:
     """The toolbox's ``interp23tap``: ×2 steps of zero insertion + the 23-tap symmetric filter
     (circular borders). The first step puts samples at odd positions, later ones at even positions,
@@ -126,6 +130,9 @@ def interp23tap(ms: torch.Tensor, ratio: int) -> torch.Tensor:
     """
     if ratio < 1 or 2 ** round(math.log2(ratio)) != ratio:
         raise ValueError(f"interp23tap needs a power-of-two ratio, got {ratio}")
+    if min(ms.shape[-2:]) < INTERP_MIN:
+        raise ValueError(f"the MS image is {tuple(ms.shape[-2:])} pixels: the 23-tap interpolation (circular borders) "
+                         f"needs at least {INTERP_MIN}x{INTERP_MIN}; pass a larger image")
     half = torch.tensor([2 * c for c in _CDF23], dtype=ms.dtype, device=ms.device)
     taps = torch.cat([half.flip(0), half[1:]])  # 23 taps
     n, c = ms.shape[:2]

@@ -1,0 +1,195 @@
+"""Target-adaptive inference: fit a *copy* of a trained network to the one input it is about to
+restore, from that input alone (no reference), then restore it.
+
+A network trained on some scenes, sensors or cameras meets an image the training set did not hold.
+Each task has a self-supervised signal in its own inputs:
+
+* **pansharpening** (:func:`target_adapt`; Scarpa et al., "Target-adaptive CNN-based
+  pansharpening", TGRS 2018) — reduce the input pair once more with the network's physics
+  (Wald's protocol) and learn to map it back to the input MS::
+
+      (ms↓, pan↓) = (S(k_MTF ∗ ms), S(k_PAN ∗ pan)),   θ* ≈ argmin_θ ‖M ⊙ (f_θ(ms↓, pan↓) − ms)‖₁
+
+  (``M`` the band-availability mask when bands are missing). Each step sees the pair under one of
+  the 8 flips/rotations (applied before the reduction, so the decimation phase stays exact) and,
+  for images larger than ``crop`` MS pixels, a random crop aligned to the ratio.
+* **flash-guided denoising** (:func:`recorrupted_adapt`; Pang et al., "Recorrupted-to-Recorrupted",
+  CVPR 2021) — for Gaussian noise of known σ, with ``z ~ N(0, σ²I)`` drawn afresh::
+
+      y_in = y + α z,   y_tgt = y − z / α
+
+  carry *independent* noises (covariance σ²(1+α²) and σ²(1+1/α²), cross term σ² − σ² = 0), so
+  ``E‖f_θ(y_in) − y_tgt‖² = E‖f_θ(y_in) − x‖² + const``: the noisy image alone is an unbiased
+  training signal (the network is told the level σ√(1+α²) it sees).
+
+The caller's network is never modified. The adapted copy is in eval mode without gradients;
+``copy.target_adaptation`` records the settings and the loss at the first and last step.
+
+Example:
+    >>> import torch, zoo
+    >>> from zoo.training.target_adaptive import target_adapt
+    >>> net = zoo.create("ssopga-pansharpen-wv", stages=2, widths=(8, 16))
+    >>> inputs = net.measure(torch.rand(1, 8, 128, 128))
+    >>> adapted = target_adapt(net, inputs["ms"], inputs["pan"], steps=2)
+    >>> tuple(adapted(**inputs).shape), adapted is net
+    ((1, 8, 128, 128), False)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from zoo.physics.flash import FlashDenoising
+from zoo.physics.pansharpen import INTERP_MIN
+
+__all__ = ["target_adapt", "recorrupted_adapt", "target_adaptive_setting", "DEFAULTS"]
+
+# per task: steps, lr and the task's own knobs (the bench records these beside its +TA<steps> sets)
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "pansharpen": {"steps": 200, "lr": 1e-4, "crop": 128},
+    "flash": {"steps": 60, "lr": 1e-4, "alpha": 0.5, "crop": 96, "batch": 8},
+}
+_METHOD = {
+    "pansharpen": "fine-tune a copy on the input pair's own Wald-reduced version (inputs only, no reference), "
+                  "L1, Adam, one D4 flip/rotation per step (Scarpa et al. 2018, target-adaptive)",
+    "flash": "fine-tune a copy on recorrupted pairs of the noisy input (y + a z -> y - z/a, z ~ N(0, s^2), MSE, "
+             "Adam; inputs and the known s only, no reference; Pang et al. 2021, Recorrupted-to-Recorrupted)",
+}
+
+
+def _check(steps: int, lr: float) -> None:
+    if steps < 0 or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"steps must be >= 0 and lr > 0, got steps={steps}, lr={lr}")
+
+
+def _fit(net: nn.Module, batch_fn: Callable[[int, torch.Generator], tuple[dict, torch.Tensor, torch.Tensor | None]],
+         loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor],
+         steps: int, lr: float, seed: int, record: dict[str, Any]) -> nn.Module:
+    """Adam on a copy of ``net``: ``batch_fn(step, generator)`` → (inputs, target, weight)."""
+    adapted = copy.deepcopy(net).float().train()
+    adapted.requires_grad_(True)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(adapted.parameters(), lr=lr)
+    first = last = float("nan")
+    with torch.enable_grad():
+        for i in range(steps):
+            inputs, target, weight = batch_fn(i, g)
+            loss = loss_fn(adapted(**inputs), target, weight)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"target adaptation diverged (loss {float(loss)} at step {i + 1}); lower lr (now {lr})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            last = float(loss.detach())
+            first = last if i == 0 else first
+    adapted.eval().requires_grad_(False)
+    adapted.target_adaptation = {**record, "steps": steps, "lr": lr, "seed": seed, "loss_first": first, "loss_last": last}
+    return adapted
+
+
+def _d4(t: torch.Tensor, k: int) -> torch.Tensor:
+    t = torch.rot90(t, k % 4, (-2, -1))
+    return t.flip(-1) if k >= 4 else t
+
+
+def target_adapt(net: nn.Module, ms: torch.Tensor, pan: torch.Tensor, ms_mask: torch.Tensor | None = None,
+                 steps: int = DEFAULTS["pansharpen"]["steps"], lr: float = DEFAULTS["pansharpen"]["lr"],
+                 crop: int = DEFAULTS["pansharpen"]["crop"], seed: int = 0) -> nn.Module:
+    """Return a copy of the pansharpening ``net`` fine-tuned on the input pair's reduced version.
+
+    Args:
+        net: a pansharpening network with ``reduce(ms, pan)`` (e.g. ``zoo.load("ssopga-pansharpen-wv")``).
+        ms, pan: the pair to fuse, (N, C, h, w) and (N, 1, r·h, r·w), non-negative.
+        ms_mask: optional (N, C) band-availability mask (1 = present); missing bands leave the loss.
+        steps, lr: Adam steps and learning rate (0 steps returns an unchanged copy).
+        crop: MS-pixel size of the random crops once the image is larger (bounds the cost per step).
+        seed: seeds the crops, so the result is reproducible.
+    """
+    if not hasattr(net, "reduce") or not hasattr(net, "physics"):
+        raise TypeError(f"target_adapt is for pansharpening networks (with .reduce), got {type(net).__name__}")
+    _check(steps, lr)
+    pan = net.physics.check_inputs(ms, pan)
+    r = net.physics.ratio
+    h, w = ms.shape[-2:]
+    hc, wc = h // r * r, w // r * r
+    if min(hc, wc) < INTERP_MIN * r:
+        raise ValueError(f"target-adaptive inference reduces the input by the ratio {r} once more to train on it: the MS "
+                         f"must be at least {INTERP_MIN * r}x{INTERP_MIN * r} pixels, got {h}x{w}; fuse it without adaptation")
+    mask = None
+    if ms_mask is not None:
+        if ms_mask.ndim != 2 or tuple(ms_mask.shape) != tuple(ms.shape[:2]):
+            raise ValueError(f"target-adaptive inference takes a per-band ms_mask of shape {tuple(ms.shape[:2])}, "
+                             f"got {tuple(ms_mask.shape)}")
+        mask = ms_mask.float().to(ms.device)
+    ms, pan = ms.float(), pan.float()
+    side = max(crop, INTERP_MIN * r) // r * r
+    c = min(side, hc), min(side, wc)
+
+    def batch(i: int, g: torch.Generator) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
+        t = int(torch.randint(0, hc - c[0] + 1, (1,), generator=g)) // r * r
+        left = int(torch.randint(0, wc - c[1] + 1, (1,), generator=g)) // r * r
+        a = _d4(ms[..., t : t + c[0], left : left + c[1]], i % 8)
+        b = _d4(pan[..., t * r : (t + c[0]) * r, left * r : (left + c[1]) * r], i % 8)
+        a_lr, b_lr = net.reduce(a, b)
+        return {"ms": a_lr.clamp_min(0), "pan": b_lr.clamp_min(0), "ms_mask": mask}, a, mask
+
+    def loss(out: torch.Tensor, target: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
+        err = (out - target).abs()
+        return err.mean() if m is None else (err * m[..., None, None]).sum() / (m.sum() * err[0, 0].numel())
+
+    return _fit(net, batch, loss, steps, lr, seed, {"task": "pansharpen", "crop": crop})
+
+
+def recorrupted_adapt(net: nn.Module, noisy: torch.Tensor, flash: torch.Tensor, sigma: float | torch.Tensor,
+                      steps: int = DEFAULTS["flash"]["steps"], lr: float = DEFAULTS["flash"]["lr"],
+                      alpha: float = DEFAULTS["flash"]["alpha"], crop: int = DEFAULTS["flash"]["crop"],
+                      batch: int = DEFAULTS["flash"]["batch"], seed: int = 0) -> nn.Module:
+    """Return a copy of the flash-guided denoiser ``net`` fine-tuned on recorrupted pairs of ``noisy``.
+
+    Args:
+        net: a flash-guided denoiser ``net(noisy, flash, sigma)`` (e.g. ``zoo.load("ssopga-flash")``).
+        noisy, flash: (N, C, H, W) noisy ambient image(s) and their flash guide(s).
+        sigma: the Gaussian noise level (0–1 scale), one value or one per image; must be > 0.
+        steps, lr: Adam steps and learning rate (0 steps returns an unchanged copy).
+        alpha: recorruption strength α (the input sees σ√(1+α²), the target σ√(1+1/α²)).
+        crop, batch: each step trains on ``batch`` random ``crop``² crops (smaller images: whole).
+        seed: seeds crops and recorruption noise, so the result is reproducible.
+    """
+    if not isinstance(getattr(net, "physics", None), FlashDenoising):
+        raise TypeError(f"recorrupted_adapt is for flash-guided denoisers (FlashDenoising physics), got {type(net).__name__}")
+    _check(steps, lr)
+    if not alpha > 0:
+        raise ValueError(f"alpha must be > 0, got {alpha}")
+    net.physics.check_inputs(noisy, flash)
+    n, _, h, w = noisy.shape
+    sig = torch.as_tensor(sigma, dtype=torch.float32).reshape(-1).cpu()
+    sig = sig.expand(n) if sig.numel() == 1 else sig
+    if sig.numel() != n or not torch.isfinite(sig).all() or (sig <= 0).any():
+        raise ValueError(f"sigma must be > 0 (the noise level of the input: one value or one per image), got {sigma!r}")
+    noisy, flash = noisy.float(), flash.float()
+    ch, cw = min(crop, h), min(crop, w)
+
+    def batch_fn(i: int, g: torch.Generator) -> tuple[dict, torch.Tensor, None]:
+        idx = torch.randint(0, n, (batch,), generator=g).tolist()
+        tops = torch.randint(0, h - ch + 1, (batch,), generator=g).tolist()
+        lefts = torch.randint(0, w - cw + 1, (batch,), generator=g).tolist()
+        y = torch.stack([noisy[j, :, t : t + ch, l : l + cw] for j, t, l in zip(idx, tops, lefts)])
+        f = torch.stack([flash[j, :, t : t + ch, l : l + cw] for j, t, l in zip(idx, tops, lefts)])
+        s = sig[idx].to(y)
+        z = torch.randn(y.shape, generator=g).to(y) * s[:, None, None, None]
+        return {"noisy": y + alpha * z, "flash": f, "sigma": s * math.sqrt(1 + alpha**2)}, y - z / alpha, None
+
+    return _fit(net, batch_fn, lambda out, tgt, _: ((out - tgt) ** 2).mean(), steps, lr, seed,
+                {"task": "flash", "alpha": alpha, "crop": crop, "batch": batch})
+
+
+def target_adaptive_setting(task: str, steps: int) -> dict[str, Any]:
+    """The settings of a task's target-adaptive inference, as recorded beside benchmark results."""
+    if task not in DEFAULTS:
+        raise ValueError(f"no target-adaptive inference for task {task!r}; known: {sorted(DEFAULTS)}")
+    return {"method": _METHOD[task], **DEFAULTS[task], "steps": steps, "seed": 0}
