@@ -12,7 +12,8 @@ Models are given as ``NAME`` (a zoo checkpoint) or ``NAME=PATH`` (a run's export
         pga-pansharpen-wv=runs/pga-pansharpen-wv/export ssopga-pansharpen-4band=runs/ssopga-pansharpen-4band/export
 
 ``classical:NAME:STEP`` adds the untrained network (the non-learned unfolded SSO-PGA/PGA iteration).
-``--adapt STEPS`` adds target-adaptive rows to the missing-band study (a copy fitted to each masked input).
+``--adapt STEPS`` adds target-adaptive rows to the missing-band study (a copy fitted to each masked input;
+for an untrained network, a zero-shot one fitted to the input alone).
 Writes ``results/pansharpen/ssopga_summary.{md,json}`` and ``ssopga_per_image.csv``.
 """
 
@@ -104,6 +105,7 @@ def bench_pansharpen(nets, root, out: Path, full: bool, missing_trials: int, ada
 
     summary: dict = {"protocol": proto.description, "reduced": {}, "full": {}, "missing": {}, "costs": {}, "published": {}}
     rows = []
+    untrained = {n for n, _, src in nets if src == "untrained"}
     for ds, rel in proto.datasets.items():
         s = read_pansharpen(_resolve(rel, root))[0]
         if "gt" not in s:  # full-resolution files: HQNR below
@@ -135,8 +137,9 @@ def bench_pansharpen(nets, root, out: Path, full: bool, missing_trials: int, ada
                     acc.append(reduced_metrics(yk, x) | {"min_iterate": net.last_min_iterate})
                 summary["missing"].setdefault(ds, {}).setdefault(n, {})[f"{int(frac * 100)}%"] = {
                     k: statistics.mean(a[k] for a in acc) for k in acc[0]} | {"trials": missing_trials}
-            if adapt and not n.startswith("classical:"):
-                # the same masks, each image fused by a copy adapted to its own (masked) inputs
+            if adapt:
+                # the same masks, each image fused by a copy adapted to its own (masked) inputs; an
+                # untrained network so adapted is a zero-shot one, fitted to the input alone
                 for frac in (0.0, 0.25, 0.5):
                     acc = []
                     for trial in range(missing_trials if frac else 1):
@@ -145,7 +148,9 @@ def bench_pansharpen(nets, root, out: Path, full: bool, missing_trials: int, ada
                         with torch.no_grad():
                             yk = ta(ms=ms, pan=pan, ms_mask=mask)
                         acc.append(reduced_metrics(yk, x) | {"min_iterate": ta.last_min_iterate})
-                    summary["missing"][ds].setdefault(f"{n} +TA{adapt}", {})[f"{int(frac * 100)}%"] = {
+                    ta_name = (n.replace("classical (no learning", f"zero-shot (untrained + TA{adapt} on the input only")
+                               if n in untrained else f"{n} +TA{adapt}")
+                    summary["missing"][ds].setdefault(ta_name, {})[f"{int(frac * 100)}%"] = {
                         k: statistics.mean(a[k] for a in acc) for k in acc[0]} | {"trials": len(acc)}
         summary["reduced"][ds] = res
     if full:
