@@ -92,11 +92,30 @@ def _fmt(v, nd=3) -> str:
 # -- pansharpening ------------------------------------------------------------------------------------
 
 
+def _fuse(net, ms, pan, mask):
+    with torch.no_grad():
+        return net(ms=ms, pan=pan, ms_mask=mask)
+
+
+def _missing_study(fuse, x, fracs, trials: int) -> dict:
+    """Mean metrics over seeded band masks per missing rate; ``fuse(mask)`` → (output, smallest iterate)."""
+    from zoo.metrics_pansharpen import reduced_metrics
+    from zoo.models.ssopga import random_band_mask
+
+    out = {}
+    for frac in fracs:
+        acc = []
+        for trial in range(trials if frac else 1):
+            y, lowest = fuse(random_band_mask(1, x.shape[1], frac, torch.Generator().manual_seed(trial)))
+            acc.append(reduced_metrics(y, x) | {"min_iterate": lowest})
+        out[f"{int(frac * 100)}%"] = {k: statistics.mean(a[k] for a in acc) for k in acc[0]} | {"trials": len(acc)}
+    return out
+
+
 def bench_pansharpen(nets, root, out: Path, full: bool, missing_trials: int, adapt: int = 0) -> dict:
     from zoo.bench.protocols import get_protocol
     from zoo.data.pansharpen import _resolve, read_pansharpen
     from zoo.metrics_pansharpen import hqnr, reduced_metrics
-    from zoo.models.ssopga import random_band_mask
     from zoo.physics.pansharpen import sensor_gains
     from zoo.training.target_adaptive import target_adapt
 
@@ -128,30 +147,19 @@ def bench_pansharpen(nets, root, out: Path, full: bool, missing_trials: int, ada
             res[n] = m
             rows.append({"dataset": ds, "model": n, **m})
             # missing bands: the same masks for every model
-            for frac in (0.25, 0.5):
-                acc = []
-                for trial in range(missing_trials):
-                    mask = random_band_mask(1, ms.shape[1], frac, torch.Generator().manual_seed(trial))
-                    with torch.no_grad():
-                        yk = net(ms=ms, pan=pan, ms_mask=mask)
-                    acc.append(reduced_metrics(yk, x) | {"min_iterate": net.last_min_iterate})
-                summary["missing"].setdefault(ds, {}).setdefault(n, {})[f"{int(frac * 100)}%"] = {
-                    k: statistics.mean(a[k] for a in acc) for k in acc[0]} | {"trials": missing_trials}
+            summary["missing"].setdefault(ds, {})[n] = _missing_study(
+                lambda m, net=net, ms=ms, pan=pan: (_fuse(net, ms, pan, m), net.last_min_iterate), x, (0.25, 0.5),
+                missing_trials)
             if adapt:
-                # the same masks, each image fused by a copy adapted to its own (masked) inputs; an
-                # untrained network so adapted is a zero-shot one, fitted to the input alone
-                for frac in (0.0, 0.25, 0.5):
-                    acc = []
-                    for trial in range(missing_trials if frac else 1):
-                        mask = random_band_mask(1, ms.shape[1], frac, torch.Generator().manual_seed(trial))
-                        ta = target_adapt(net, ms, pan, ms_mask=mask, steps=adapt)
-                        with torch.no_grad():
-                            yk = ta(ms=ms, pan=pan, ms_mask=mask)
-                        acc.append(reduced_metrics(yk, x) | {"min_iterate": ta.last_min_iterate})
-                    ta_name = (n.replace("classical (no learning", f"zero-shot (untrained + TA{adapt} on the input only")
-                               if n in untrained else f"{n} +TA{adapt}")
-                    summary["missing"][ds].setdefault(ta_name, {})[f"{int(frac * 100)}%"] = {
-                        k: statistics.mean(a[k] for a in acc) for k in acc[0]} | {"trials": len(acc)}
+                # each image fused by a copy adapted to its own (masked) inputs; an untrained
+                # network so adapted is a zero-shot one, fitted to the input alone
+                def adapted(m, net=net, ms=ms, pan=pan):
+                    ta = target_adapt(net, ms, pan, ms_mask=m, steps=adapt)
+                    return _fuse(ta, ms, pan, m), ta.last_min_iterate
+
+                ta_name = (n.replace("classical (no learning", f"zero-shot (untrained + TA{adapt} on the input only")
+                           if n in untrained else f"{n} +TA{adapt}")
+                summary["missing"][ds][ta_name] = _missing_study(adapted, x, (0.0, 0.25, 0.5), missing_trials)
         summary["reduced"][ds] = res
     if full:
         for fname in ("imgWV2.mat", "WV3_example.mat", "imgGE1.mat"):
