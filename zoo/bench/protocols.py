@@ -59,7 +59,12 @@ class Protocol:
     def adapt(self, net: nn.Module, inputs: dict[str, Any], steps: int) -> nn.Module:
         """Target-adaptive inference: a copy of ``net`` fitted to these inputs alone (no reference)."""
         raise ValueError(f"target-adaptive inference (--adapt) is not defined for task {self.task!r}; "
-                         "it is for pansharpening and flash models")
+                         f"it is for {'/'.join(tasks_adapting())} models")
+
+    @property
+    def adaptive(self) -> bool:
+        """Whether this task defines target-adaptive inference (overrides :meth:`adapt`)."""
+        return type(self).adapt is not Protocol.adapt
 
     def compatible(self, net: nn.Module, batch: Batch) -> bool:
         """Whether ``net`` can be scored on this test item (e.g. its band count); others are skipped."""
@@ -178,6 +183,12 @@ def get_protocol(task: str) -> Protocol:
     if task not in _PROTOCOLS:
         raise ValueError(f"no benchmark protocol for task {task!r} yet (have: {sorted(_PROTOCOLS)})")
     return _PROTOCOLS[task]
+
+
+def tasks_adapting() -> list[str]:
+    """The tasks with target-adaptive inference (``zoo bench/restore --adapt``)."""
+    _discover()
+    return sorted(t for t, p in _PROTOCOLS.items() if p.adaptive)
 
 
 def tasks_taking(option: str) -> list[str]:

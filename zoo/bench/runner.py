@@ -58,7 +58,7 @@ def run_bench(
     and the summary records the path beside the model's results.
 
     ``adapt`` > 0 adds, for every test set ``D``, a set ``D+TA<adapt>``: the same images fused after
-    that many target-adaptive steps on each image's own inputs (``Protocol.adapt``; pansharpening).
+    that many target-adaptive steps on each image's own inputs (``Protocol.adapt``: pansharpening, flash).
     """
     out = Path(out_dir)
     if (out / "summary.json").exists() and not overwrite:
@@ -69,7 +69,7 @@ def run_bench(
     proto = get_protocol(tasks.pop())
     if adapt < 0:
         raise ValueError(f"adapt takes a number of steps >= 0, got {adapt}")
-    if adapt and type(proto).adapt is Protocol.adapt:
+    if adapt and not proto.adaptive:
         proto.adapt(nn.Identity(), {}, adapt)  # raises the protocol's own message before any work
     ds_names = list(datasets or proto.datasets)
     data = {d: proto.load(d, data_root)[:limit] for d in ds_names}
