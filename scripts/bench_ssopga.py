@@ -38,6 +38,8 @@ def load_net(spec: str) -> tuple[str, torch.nn.Module, str]:
         # "classical:NAME:STEP": the untrained network = the non-learned unfolded iteration (zero
         # prox tails: every prox is softplus_β ≈ identity), gradient scale STEP at every stage
         _, name, step = spec.split(":")
+        # seeded: the prox bodies' random weights are what a zero-shot (+TA) row starts from
+        torch.manual_seed(0)
         net = zoo.create(name, step_init=float(step))
         return f"{name} classical (no learning, η={step})", net.eval(), "untrained"
     name, _, path = spec.partition("=")

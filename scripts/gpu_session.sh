@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# One prepared session on a CUDA GPU: the mixed-precision tests, then LoRun-9 vs Block-9 (CS 25 % and SD-CASSI)
-# continued side by side at an equal number of steps, sized from a throughput calibration to fit TRAIN_SECONDS.
+# One prepared session on a CUDA GPU: the mixed-precision tests, then groups of GPU recipes continued side by side,
+# every run of a group with the same number of steps, sized from a throughput calibration to fit TRAIN_SECONDS.
 #
-#   ZOO_DATA=<data root> OUT=<results folder> TRAIN_SECONDS=400 bash scripts/gpu_session.sh
+#   ZOO_DATA=<data root> OUT=<results folder> TRAIN_SECONDS=400 PAIRS=lorun bash scripts/gpu_session.sh
 #
-# The data root needs images/Train400, images/T91 and cassi/remote (the GPU recipes read nothing else).
+# PAIRS picks the groups: lorun (default) = LoRun-9 vs Block-9 for CS 25 % and SD-CASSI (data: images/Train400,
+# images/T91, cassi/remote); ssopga = SSO-PGA vs its PGA twin for flash and WorldView pansharpening, plus the 4-band
+# model alone (data: flash/faid32_half, pansharpen/full, pansharpen/reduced); or explicit groups of recipe names,
+# runs of a group separated by spaces, groups by ';' (e.g. PAIRS="ssopga_flash_gpu ssopga_flash_pga_gpu").
 # Writes to $OUT: env.txt (GPU, driver, versions), cuda_tests.log (pytest tests/test_cuda.py), session.log
 # (calibration rates and the step budgets chosen) and gpu_runs.tar.gz (runs/<name>-gpu/{export,logs}: weights,
 # config, learning curve, CSV logs). Export and bench the runs afterwards on any machine (README, "GPU training").
@@ -14,11 +17,20 @@ TRAIN_SECONDS=${TRAIN_SECONDS:-400}
 CAL_STEPS=${CAL_STEPS:-40}
 MIN_STEPS=${MIN_STEPS:-100}
 read -r -a EXTRA <<< "${EXTRA_ARGS:-}"   # e.g. a dry run on a CPU: EXTRA_ARGS="--data.init_args.batch_size=2"
+# INIT_DIR: a second round starts run <recipe> from INIT_DIR/<recipe>.safetensors where that file exists
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 ZOO=("$PY" -m zoo.cli.main)
-PAIRS=("lorun_cs_phase2_r25_gpu block9_cs_r25_gpu" "lorun_cassi_phase2_gpu block9_cassi_gpu")
+case "${PAIRS:-lorun}" in
+  lorun) RUNSETS=("lorun_cs_phase2_r25_gpu block9_cs_r25_gpu" "lorun_cassi_phase2_gpu block9_cassi_gpu") ;;
+  ssopga) RUNSETS=("ssopga_flash_gpu ssopga_flash_pga_gpu" "ssopga_pansharpen_wv_gpu ssopga_pansharpen_wv_pga_gpu"
+                   "ssopga_pansharpen_4band_gpu") ;;
+  *) IFS=';' read -r -a RUNSETS <<< "$PAIRS" ;;
+esac
+for set_ in "${RUNSETS[@]}"; do for r in $set_; do
+  [ -f "recipes/$r.yaml" ] || { echo "PAIRS names recipes/$r.yaml, which does not exist" >&2; exit 2; }
+done; done
 log() { echo "[$(date +%T)] $*" | tee -a "$OUT/session.log"; }
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
@@ -28,7 +40,8 @@ log "env: $(tr '\n' ' ' < "$OUT/env.txt")"
 
 # 1. the CUDA mixed-precision tests run beside the training (the GPU has room for both)
 if [ "${SKIP_TESTS:-0}" = 1 ]; then true & else
-  "$PY" -m pytest tests/test_cuda.py -q -s -rs -p no:cacheprovider > "$OUT/cuda_tests.log" 2>&1 &
+  timeout "${TEST_SECONDS:-480}" "$PY" -m pytest tests/test_cuda.py -q -s -rs -p no:cacheprovider --timeout 180 \
+    > "$OUT/cuda_tests.log" 2>&1 &
 fi
 TESTS=$!
 
@@ -37,7 +50,7 @@ CAL=runs/gpu_calibration
 [ "${REUSE_CALIBRATION:-0}" = 1 ] || rm -rf "$CAL"
 mkdir -p "$CAL"
 CAL_PIDS=()
-for pair in "${PAIRS[@]}"; do for r in $pair; do
+for set_ in "${RUNSETS[@]}"; do for r in $set_; do
   [ -f "$CAL/$r.json" ] && continue
   "${ZOO[@]}" fit --config "recipes/$r.yaml" --trainer.max_steps="$CAL_STEPS" --trainer.limit_val_batches=0 \
     --trainer.num_sanity_val_steps=0 --trainer.logger=false --trainer.enable_progress_bar=false \
@@ -48,24 +61,26 @@ done; done
 for p in "${CAL_PIDS[@]}"; do wait "$p"; done
 T_START=$(date +%s)
 
-# 3. equal steps within a pair: the slower run's rate x the time left, with a margin for validation
+# 3. equal steps within a group: the slowest run's rate x the time left, with a margin for validation
 PIDS=()
-for pair in "${PAIRS[@]}"; do
-  read -r a b <<< "$pair"
-  steps=$("$PY" - "$CAL/$a.json" "$CAL/$b.json" "$TRAIN_SECONDS" <<'EOF'
+for set_ in "${RUNSETS[@]}"; do
+  read -r -a runs <<< "$set_"
+  jsons=(); for r in "${runs[@]}"; do jsons+=("$CAL/$r.json"); done
+  steps=$("$PY" - "$TRAIN_SECONDS" "${jsons[@]}" <<'EOF'
 import json, sys
-rates = [json.load(open(p))["steps_per_s"] for p in sys.argv[1:3]]
-n = int(min(rates) * float(sys.argv[3]) * 0.85)
+rates = [json.load(open(p))["steps_per_s"] for p in sys.argv[2:]]
+n = int(min(rates) * float(sys.argv[1]) * 0.85)
 print(n // 50 * 50 if n > 500 else n)
 EOF
 )
   if [ -z "$steps" ] || [ "$steps" -lt "$MIN_STEPS" ]; then
-    log "pair $a / $b: calibration failed or too slow (steps='$steps'); skipped. Logs: $(tail -n 3 "$CAL/$a.log" "$CAL/$b.log")"
+    log "group $set_: calibration failed or too slow (steps='$steps'); skipped. Logs: $(for r in "${runs[@]}"; do tail -n 3 "$CAL/$r.log"; done)"
     continue
   fi
-  log "pair $a / $b: rates $(cat "$CAL/$a.json" "$CAL/$b.json" | tr -d '\n ') -> max_steps=$steps each"
-  for r in $a $b; do
-    "${ZOO[@]}" fit --config "recipes/$r.yaml" --trainer.max_steps="$steps" \
+  log "group $set_: rates $(cat "${jsons[@]}" | tr -d '\n ') -> max_steps=$steps each"
+  for r in "${runs[@]}"; do
+    init=(); [ -f "${INIT_DIR:-/nonexistent}/$r.safetensors" ] && init=(--model.init_args.init_weights="$INIT_DIR/$r.safetensors")
+    "${ZOO[@]}" fit --config "recipes/$r.yaml" --trainer.max_steps="$steps" "${init[@]}" \
       --trainer.max_time="$(printf '00:00:%02d:%02d' $(( (TRAIN_SECONDS + 60) / 60 )) $(( (TRAIN_SECONDS + 60) % 60 )))" --trainer.enable_progress_bar=false \
       "${EXTRA[@]}" > "runs/train_$r.log" 2>&1 &
     PIDS+=($!)
@@ -74,7 +89,9 @@ done
 for p in "${PIDS[@]}"; do wait "$p" || log "a training run exited with an error (pid $p)"; done
 log "training done in $(( $(date +%s) - T_START )) s"
 
-wait "$TESTS"; [ -f "$OUT/cuda_tests.log" ] && log "cuda tests: $(tail -n 1 "$OUT/cuda_tests.log")"
 for f in runs/*-gpu/logs/version_*/metrics.csv; do [ -f "$f" ] && log "$f: $(tail -1 "$f")"; done
+# the runs are packed before waiting for the tests, so a slow test cannot cost them
 tar czf "$OUT/gpu_runs.tar.gz" runs/*-gpu/export runs/*-gpu/logs runs/train_*_gpu.log "$CAL"/*.json "$CAL"/*.log 2>/dev/null
 log "wrote $OUT/gpu_runs.tar.gz ($(du -h "$OUT/gpu_runs.tar.gz" | cut -f1))"
+wait "$TESTS"
+if [ -f "$OUT/cuda_tests.log" ]; then log "cuda tests: $(tail -n 1 "$OUT/cuda_tests.log")"; fi

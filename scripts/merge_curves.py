@@ -30,12 +30,13 @@ CHAINS = {
     "lorun-cs-r50": (CS_BASE, ["lorun-cs-r50", "lorun-cs-r50-cont"]),
     "ssopga-flash": (None, ["ssopga-flash", "ssopga-flash-cont", "ssopga-flash-cont2", "ssopga-flash-cont3",
                            "ssopga-flash-cont4", "ssopga-flash-cont5", "ssopga-flash-cont6",
-                           "ssopga-flash-cont7"]),
+                           "ssopga-flash-cont7", "ssopga-flash-gpu", "ssopga-flash-gpu2"]),
     "pga-flash": (None, ["pga-flash", "pga-flash-cont", "pga-flash-cont2", "pga-flash-cont3", "pga-flash-cont4",
-                        "pga-flash-cont5", "pga-flash-cont6", "pga-flash-cont7"]),
+                        "pga-flash-cont5", "pga-flash-cont6", "pga-flash-cont7", "pga-flash-gpu", "pga-flash-gpu2"]),
     "ssopga-pansharpen-wv": (None, ["ssopga-pansharpen-wv", "ssopga-pansharpen-wv-cont", "ssopga-pansharpen-wv-cont2"]),
     "pga-pansharpen-wv": (None, ["pga-pansharpen-wv", "pga-pansharpen-wv-cont", "pga-pansharpen-wv-cont2"]),
-    "ssopga-pansharpen-4band": (None, ["ssopga-pansharpen-4band", "ssopga-pansharpen-4band-cont"]),
+    "ssopga-pansharpen-4band": (None, ["ssopga-pansharpen-4band", "ssopga-pansharpen-4band-cont",
+                                       "ssopga-pansharpen-4band-gpu", "ssopga-pansharpen-4band-gpu2"]),
     # CASSI phase 2 (its phase-1 base has a card of its own: lorun-cassi-base)
     "lorun-cassi-9stg": (("1", None), ["lorun-cassi-9stg", "lorun-cassi-9stg-cont", "lorun-cassi-9stg-gpu"]),
     "block9-cassi": (("1", None), ["block9-cassi", "block9-cassi-cont", "block9-cassi-gpu"]),
@@ -43,6 +44,7 @@ CHAINS = {
 # run-name suffix -> learning-curve phase label ("-contN" runs keep their suffix)
 SUFFIX_LABELS = {
     "gpu": "GPU",  # the stage of scripts/gpu_session.sh (its wall_s are GPU seconds)
+    "gpu2": "GPU 2",  # its second round (INIT_DIR = the first round's exports)
     "g18": "γ=18",  # adapters grown from γ = 10 to 18 (LoRunModule grow_rank)
     "joint": "joint",  # base unfrozen at a lower rate beside the adapters (LoRunModule base_lr_scale)
 }

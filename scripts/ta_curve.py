@@ -24,21 +24,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, nargs="+", default=[50, 100, 200, 400])
     ap.add_argument("--models", nargs="+", default=MODELS)
-    ap.add_argument("--out", default=str(ROOT / "results/pansharpen/ta"))
+    ap.add_argument("--out", default="results/pansharpen/ta", help="a relative path is taken from the repository root")
     ap.add_argument("--data-root")
     ap.add_argument("--reuse", action="store_true", help="keep a step count's earlier run when its summary exists")
     a = ap.parse_args()
     runs = {}
     for n in a.steps:
+        # zoo bench runs from the repository root, so the recorded command holds a relative --out
         out = Path(a.out) / str(n)
         cmd = ["zoo", "bench", *a.models, "--adapt", str(n), "--no-costs", "--no-grids", "--out", str(out), "--overwrite"]
         if a.data_root:
-            cmd += ["--data-root", a.data_root]
+            cmd += ["--data-root", str(Path(a.data_root).resolve())]  # the bench runs from the root
         have = out / "summary.json"
-        if not (a.reuse and have.is_file() and set(a.models) <= set(json.loads(have.read_text())["models"])):
+        if not (a.reuse and (ROOT / have).is_file() and set(a.models) <= set(json.loads((ROOT / have).read_text())["models"])):
             print("$", " ".join(cmd), flush=True)
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        runs[n] = json.loads(have.read_text())
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
+        runs[n] = json.loads((ROOT / have).read_text())
     first = runs[a.steps[0]]
     lines = ["# Target-adaptive pansharpening: quality vs adaptation steps", "",
              f"Command: `python scripts/ta_curve.py --steps {' '.join(map(str, a.steps))} --models {' '.join(a.models)}` "
