@@ -9,7 +9,7 @@
 # model alone (data: flash/faid32_half, pansharpen/full, pansharpen/reduced); or explicit groups of recipe names,
 # runs of a group separated by spaces, groups by ';' (e.g. PAIRS="ssopga_flash_gpu ssopga_flash_pga_gpu").
 # Writes to $OUT: env.txt (GPU, driver, versions), cuda_tests.log (pytest tests/test_cuda.py), session.log
-# (calibration rates and the step budgets chosen) and gpu_runs.tar.gz (runs/<name>-gpu/{export,logs}: weights,
+# (calibration rates and the step budgets chosen) and gpu_runs.tar.gz (runs/<name>-gpu*/{export,logs}: weights,
 # config, learning curve, CSV logs). Export and bench the runs afterwards on any machine (README, "GPU training").
 set -u
 OUT=${OUT:-runs/gpu_session}
@@ -89,9 +89,9 @@ done
 for p in "${PIDS[@]}"; do wait "$p" || log "a training run exited with an error (pid $p)"; done
 log "training done in $(( $(date +%s) - T_START )) s"
 
-for f in runs/*-gpu/logs/version_*/metrics.csv; do [ -f "$f" ] && log "$f: $(tail -1 "$f")"; done
+for f in runs/*-gpu*/logs/version_*/metrics.csv; do [ -f "$f" ] && log "$f: $(tail -1 "$f")"; done
 # the runs are packed before waiting for the tests, so a slow test cannot cost them
-tar czf "$OUT/gpu_runs.tar.gz" runs/*-gpu/export runs/*-gpu/logs runs/train_*_gpu.log "$CAL"/*.json "$CAL"/*.log 2>/dev/null
+tar czf "$OUT/gpu_runs.tar.gz" runs/*-gpu*/export runs/*-gpu*/logs runs/train_*_gpu*.log "$CAL"/*.json "$CAL"/*.log 2>/dev/null
 log "wrote $OUT/gpu_runs.tar.gz ($(du -h "$OUT/gpu_runs.tar.gz" | cut -f1))"
 wait "$TESTS"
 if [ -f "$OUT/cuda_tests.log" ]; then log "cuda tests: $(tail -n 1 "$OUT/cuda_tests.log")"; fi
