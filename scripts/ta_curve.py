@@ -35,11 +35,11 @@ def main() -> None:
         cmd = ["zoo", "bench", *a.models, "--adapt", str(n), "--no-costs", "--no-grids", "--out", str(out), "--overwrite"]
         if a.data_root:
             cmd += ["--data-root", str(Path(a.data_root).resolve())]  # the bench runs from the root
-        have = out / "summary.json"
-        if not (a.reuse and (ROOT / have).is_file() and set(a.models) <= set(json.loads((ROOT / have).read_text())["models"])):
+        have = ROOT / out / "summary.json"
+        if not (a.reuse and have.is_file() and set(a.models) <= set(json.loads(have.read_text())["models"])):
             print("$", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=ROOT)
-        runs[n] = json.loads((ROOT / have).read_text())
+        runs[n] = json.loads(have.read_text())
     first = runs[a.steps[0]]
     lines = ["# Target-adaptive pansharpening: quality vs adaptation steps", "",
              f"Command: `python scripts/ta_curve.py --steps {' '.join(map(str, a.steps))} --models {' '.join(a.models)}` "
