@@ -45,16 +45,22 @@ def make_cs_root(root: Path, n_train: int = 6, ratios: tuple[int, ...] = (10, 25
     return root
 
 
-def small_patch_args(recipe: Path) -> list[str]:
+def small_patch_args(recipe, overrides=()) -> list[str]:
     """CLI overrides that shrink a recipe's training crops to what the tiny fake images hold.
 
-    GPU recipes train on 99² (CS) / 128² (CASSI) crops; the fake images are smaller. CS crops stay
-    multiples of the 33-pixel block.
+    ``recipe``: one YAML file or the ``--config`` list of a composed recipe (later files win), ``overrides`` the
+    extra flags; the crop is the last ``data.init_args.patch`` among them. GPU stages train on 99² (CS) / 128²
+    (CASSI, flash) crops; the fake images are smaller. CS crops stay multiples of the 33-pixel block.
     """
     import yaml
 
-    init = (yaml.safe_load(recipe.read_text()).get("data") or {}).get("init_args") or {}
-    patch = init.get("patch")
+    patch = None
+    for f in [recipe] if isinstance(recipe, (str, Path)) else list(recipe):
+        init = ((yaml.safe_load(Path(f).read_text()) or {}).get("data") or {}).get("init_args") or {}
+        patch = init.get("patch", patch)
+    for a in overrides:
+        if a.startswith("--data.init_args.patch="):
+            patch = int(a.split("=", 1)[1])
     if patch is None or patch <= 66:
         return []
     return [f"--data.init_args.patch={66 if patch % 33 == 0 else 64}"]

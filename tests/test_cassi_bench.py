@@ -10,7 +10,7 @@ import scipy.io as sio
 import torch
 
 import zoo
-from zoo.bench.protocols import get_protocol
+from zoo.tasks import get_task as get_protocol, restore_file
 
 from cassi_fixtures import real_data_root_cassi  # noqa: F401  (fixture)
 
@@ -30,12 +30,11 @@ def tiny_ckpt(tmp_path_factory):
 
 
 def test_protocol_basics():
-    from zoo.bench.protocol_cassi import sam_safe
-    from zoo.bench.published import published_rows
+    from zoo.metrics import sam as sam_safe
 
     proto = get_protocol("cassi")
-    assert proto.sample()["target"].shape == (1, 28, 256, 256)
-    rows = published_rows("cassi", "CAVE-2", "sim")
+    assert proto.sample(zoo.create("lorun-cassi-9stg", **TINY))["target"].shape == (1, 28, 256, 256)
+    rows = proto.published_rows("CAVE-2", "sim")
     assert rows and all("different test set" in r["method"] for r in rows)
     t = torch.rand(1, 28, 8, 8)
     t[..., 0, 0] = 0  # an all-zero reference spectrum is skipped, not NaN
@@ -90,7 +89,7 @@ def test_restore_bad_measurements(tiny_ckpt, tmp_path, arr, match):
     d, net = tiny_ckpt
     sio.savemat(tmp_path / "bad.mat", {"meas": arr})
     with pytest.raises(ValueError, match=match):
-        get_protocol("cassi").restore_file(net.eval(), str(tmp_path / "bad.mat"), str(tmp_path / "o.mat"))
+        restore_file(get_protocol("cassi"), net.eval(), str(tmp_path / "bad.mat"), str(tmp_path / "o.mat"))
 
 
 def test_restore_real_capture_scaling(tiny_ckpt, tmp_path):
@@ -101,12 +100,12 @@ def test_restore_real_capture_scaling(tiny_ckpt, tmp_path):
     meas = operator_to_real(y, 28)
     assert torch.allclose(real_to_operator(meas, 28), y)
     sio.savemat(tmp_path / "scene.mat", {"meas_real": meas[0, 0].numpy()})
-    msg = get_protocol("cassi").restore_file(net.eval(), str(tmp_path / "scene.mat"), str(tmp_path / "r.png"))
+    msg, _ = restore_file(get_protocol("cassi"), net.eval(), str(tmp_path / "scene.mat"), str(tmp_path / "r.png"))
     assert "real capture" in msg and (tmp_path / "r.mat").is_file()
 
 
 def test_load_cave2(real_data_root_cassi):
-    items = get_protocol("cassi").load("CAVE-2", str(real_data_root_cassi))
+    items = get_protocol("cassi").load_testset("CAVE-2", str(real_data_root_cassi))
     assert [n for n, _ in items] == ["cloth_ms_256", "real_and_fake_apples_ms_256"]
     assert all(b["target"].shape == (1, 28, 256, 256) for _, b in items)
 
@@ -128,7 +127,7 @@ def test_real_capture_script_on_fake_data(tmp_path, monkeypatch):
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(d / "model.safetensors"))
     (d / "config.json").write_text(json.dumps({"model": "lorun-cassi-9stg-real",
                                                "config": {**cfg, "widths": [8, 16], "mask_init": "checkpoint"}}))
-    spec = importlib.util.spec_from_file_location("real_cassi", Path(__file__).parents[1] / "scripts" / "real_cassi.py")
+    spec = importlib.util.spec_from_file_location("real_cassi", Path(__file__).parents[1] / "experiments" / "studies" / "real_cassi.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     with pytest.warns(UserWarning, match="without sha256"):

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 import zoo
+from zoo.data import resolve_model_files
 from zoo.nn.lora import LoRALayer, count_parameters, lora_state_dict, save_adapters
 
 TINY = dict(widths=(8, 16), bands=6, mask_size=20, step_width=8)
@@ -155,9 +156,9 @@ def test_bad_inputs(make, match):
 
 
 def test_mask_from_data_and_checkpoint_config(real_data_root_cassi):
-    net = zoo.create("lorun-cassi-9stg", mask_init="mat", stages=2, widths=(8, 16))
+    net = zoo.create("lorun-cassi-9stg", **resolve_model_files("lorun-cassi-9stg", {"mask_init": "mat", "stages": 2, "widths": (8, 16)}))
     assert net.physics.mask.shape == (256, 256) and float(net.physics.mask.min()) > 0
-    real = zoo.create("lorun-cassi-9stg-real", mask_init="mat", stages=2, widths=(8, 16))
+    real = zoo.create("lorun-cassi-9stg-real", **resolve_model_files("lorun-cassi-9stg-real", {"mask_init": "mat", "stages": 2, "widths": (8, 16)}))
     assert real.physics.mask.shape == (660, 660)
 
 
@@ -166,7 +167,7 @@ def test_missing_mask_file_error(tmp_path, monkeypatch):
 
     monkeypatch.setenv("ZOO_DATA", str(tmp_path))
     with pytest.raises(DatasetNotFoundError, match="TSA-Net"):
-        zoo.create("lorun-cassi-9stg", mask_init="mat")
+        resolve_model_files("lorun-cassi-9stg", {"mask_init": "mat"})
     with pytest.raises(ValueError, match="mask_init"):
         zoo.create("lorun-cassi-9stg", mask_init="nope")
 

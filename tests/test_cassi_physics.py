@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.physics import SDCASSI, gap_tv, load_cassi_mask
+from zoo.data.cassi import read_cassi_mask as load_cassi_mask
+from zoo.physics import SDCASSI
+from zoo.solvers import gap_tv
 
 from cassi_fixtures import real_data_root_cassi  # noqa: F401  (fixture)
 

@@ -14,6 +14,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import zoo
+from zoo.data import resolve_model_files
 from zoo.cli.main import main
 
 CFG = {"stages": 2, "widths": [8, 16]}
@@ -26,7 +27,7 @@ def tiny_ckpt(tmp_path, monkeypatch, fake_cs_root):
     monkeypatch.setenv("ZOO_DATA", str(fake_cs_root))
     monkeypatch.delenv("ZOO_CHECKPOINTS", raising=False)
     torch.manual_seed(0)
-    net = zoo.create("lorun-cs-r25", phi_init="ista", data_root=str(fake_cs_root), **CFG)
+    net = zoo.create("lorun-cs-r25", **resolve_model_files("lorun-cs-r25", {"phi_init": "ista", "data_root": str(fake_cs_root), **CFG}))
     run = tmp_path / "run" / "export"
     run.mkdir(parents=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(run / "model.safetensors"))
@@ -84,7 +85,7 @@ def test_bench_own_weights(tiny_ckpt, fake_cs_root, capsys, monkeypatch):
     assert main(["bench", "lorun-cs-r25", "--out", str(base), *args]) == 0
     loaded = []
     real_load = zoo.load
-    monkeypatch.setattr(zoo, "load", lambda *a, **k: loaded.append(real_load(*a, **k)) or loaded[-1])
+    monkeypatch.setattr("zoo.bench.runner.load", lambda *a, **k: loaded.append(real_load(*a, **k)) or loaded[-1])
     with pytest.warns(UserWarning, match="without sha256"):
         assert main(["bench", "lorun-cs-r25", "--weights", f"lorun-cs-r25={tuned}", "--out", str(own), *args]) == 0
     a, b = (json.loads((d / "summary.json").read_text())["models"]["lorun-cs-r25"] for d in (base, own))
@@ -102,8 +103,8 @@ def test_bench_own_weights(tiny_ckpt, fake_cs_root, capsys, monkeypatch):
 def test_demo_and_restore(tiny_ckpt, capsys):
     demo = tiny_ckpt / "demo"
     assert main(["demo", "-o", str(demo)]) == 0
-    assert {p.name for p in (demo / "lorun-cs-r25").iterdir()} == {"before.png", "restored.png", "target.png"}
-    assert "PSNR after" in (demo / "metrics.md").read_text()
+    assert {p.name for p in demo.iterdir()} == {"lorun-cs-r25.png", "metrics.md"}
+    assert "PSNR model" in (demo / "metrics.md").read_text()
     assert main(["demo", "-o", str(demo)]) == 2
     src = tiny_ckpt / "in.png"
     Image.fromarray((np.random.default_rng(0).random((100, 140)) * 255).astype(np.uint8)).save(src)

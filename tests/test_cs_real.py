@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import zoo
-from zoo.bench.protocols import get_protocol
+from zoo.tasks import get_task as get_protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,14 +29,14 @@ def test_cs_datamodule_on_real_folders(real_data_root):
 
 @pytest.mark.parametrize("name", ["lorun-cs-r25", "block9-cs-r25"])
 def test_checkpoint_reproduces_committed_bench_rows(real_data_root, name):
-    """The published weights give the per-image PSNR written in results/cs/per_image.csv."""
-    table = ROOT / "results" / "cs" / "per_image.csv"
+    """The published weights give the per-image PSNR written in results/cs/bench/per_image.csv."""
+    table = ROOT / "results" / "cs" / "bench" / "per_image.csv"
     if not table.is_file() or name not in zoo.list_models(pretrained=True):
         pytest.skip("no committed CS results / checkpoint in this checkout")
     rows = {(r["model"], r["dataset"], r["image"]): r for r in csv.DictReader(table.open())}
     proto = get_protocol("cs")
     net = zoo.load(name)
-    for img, batch in proto.load("Set11", str(real_data_root))[:3]:
+    for img, batch in proto.load_testset("Set11", str(real_data_root))[:3]:
         with torch.no_grad():
             out = net(**proto.inputs(net, batch))
         got = float(proto.metrics["psnr"](out, batch["target"])[0])

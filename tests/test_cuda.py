@@ -6,7 +6,7 @@
 * recipes of each family train two steps through the real ``zoo fit`` entry point under
   ``16-mixed`` (loss scaling) and ``bf16-mixed`` and export finite weights.
 
-``scripts/gpu_session.sh`` runs this file on a lent GPU; its log is summarised in the README.
+``experiments/gpu_session.sh`` runs this file on a lent GPU; its log is summarised in the README.
 """
 
 from __future__ import annotations
@@ -23,8 +23,24 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = sorted(json.loads((ROOT / "checkpoints_manifest.json").read_text())["checkpoints"])
 # one stand-alone recipe per family (they start from published weights, not from runs/ of earlier phases)
-RECIPES = ["lorun_cs_phase2_r25_gpu", "block9_cs_r25_gpu", "lorun_cassi_phase2_gpu", "block9_cassi_gpu",
-           "ssopga_flash_cont2", "ssopga_flash_pga_cont2", "ssopga_pansharpen_wv", "ssopga_pansharpen_4band"]
+# (leaf recipes composed after recipes/_base/trainer.yaml, extra flags)
+_CASSI_CKPT = "--model.init_args.model_config={mask_init: checkpoint, mask_size: [256, 256]}"
+RECIPES = {
+    "lorun_cs_r25": (["lorun/cs/phase2_r25.yaml", "lorun/cs/continue.yaml"],
+                     ["--model.init_args.model_config={phi_init: checkpoint, qinit: true, gamma: 18}",
+                      "--model.init_args.init_weights=lorun-cs-r25"]),
+    "block9_cs_r25": (["lorun/cs/block9_r25.yaml", "lorun/cs/continue.yaml"],
+                      ["--model.init_args.init_weights=block9-cs-r25"]),
+    "lorun_cassi": (["lorun/cassi/phase2.yaml", "lorun/cassi/continue.yaml"],
+                    ["--model.init_args.init_weights=lorun-cassi-9stg", _CASSI_CKPT]),
+    "block9_cassi": (["lorun/cassi/block9.yaml", "lorun/cassi/continue.yaml"],
+                     ["--model.init_args.init_weights=block9-cassi", _CASSI_CKPT]),
+    "ssopga_flash": (["ssopga/flash/train.yaml", "ssopga/flash/continue.yaml"], []),
+    "pga_flash": (["ssopga/flash/train.yaml", "ssopga/flash/continue.yaml"],
+                  ["--model.init_args.model=pga-flash", "--model.init_args.init_weights=pga-flash"]),
+    "ssopga_pansharpen_wv": (["ssopga/pansharpen/wv.yaml"], []),
+    "ssopga_pansharpen_4band": (["ssopga/pansharpen/4band.yaml"], []),
+}
 # fp32 vs autocast agreement (dB): fp16 keeps 11 mantissa bits, bf16 8, through up to 9 unrolled stages
 MIN_PSNR = {torch.float16: 40.0, torch.bfloat16: 30.0}
 
@@ -35,7 +51,7 @@ def _target(net: torch.nn.Module, size: int = 128) -> torch.Tensor:
     from zoo.physics.cs import BlockCS
     from zoo.samples import sample_grey
 
-    ph = getattr(net, "physics", None)
+    ph = net.physics
     if isinstance(ph, BlockCS):
         return sample_grey(size)
     c = ph.bands if isinstance(ph, SDCASSI) else int(net.channels)
@@ -93,11 +109,14 @@ def test_recipe_trains_mixed_precision_on_cuda(recipe, precision, fake_all_root,
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ZOO_DATA", str(fake_all_root))
-    main(["fit", "--config", str(ROOT / "recipes" / f"{recipe}.yaml"), "--trainer.fast_dev_run=2",
+    leaves, extra = RECIPES[recipe]
+    configs = [ROOT / "recipes" / "_base" / "trainer.yaml"] + [ROOT / "recipes" / f for f in leaves]
+    main(["fit", *[a for c in configs for a in ("--config", str(c))], *extra, "--trainer.fast_dev_run=2",
           "--trainer.enable_progress_bar=false", f"--data.init_args.data_root={fake_all_root}",
           "--data.init_args.batch_size=2", "--data.init_args.num_workers=0", "--trainer.accelerator=cuda",
-          f"--trainer.precision={precision}", *small_patch_args(ROOT / "recipes" / f"{recipe}.yaml")])
-    exports = list((tmp_path / "runs").glob("*/export/model.safetensors"))
-    assert exports, "the recipe's ExportWeights callback wrote no weights"
-    for k, v in load_file(str(exports[0])).items():
+          f"--trainer.precision={precision}", f"--trainer.default_root_dir={tmp_path / 'run'}",
+          *small_patch_args(configs, extra)])
+    export = tmp_path / "run" / "export" / "model.safetensors"
+    assert export.is_file(), "the recipe's ExportWeights callback wrote no weights"
+    for k, v in load_file(str(export)).items():
         assert v.dtype == torch.float32 and torch.isfinite(v).all(), f"{recipe} {precision}: weight {k} not finite fp32"

@@ -100,7 +100,7 @@ def assert_weights(net: torch.nn.Module, weights: dict[str, torch.Tensor]) -> No
 def test_missing_manifest_is_empty(env):
     m = load_manifest()
     assert m.checkpoints == {} and m.path == env / "checkpoints_manifest.json"
-    assert zoo.hub.default_checkpoints_dir() == env.resolve() / "checkpoints"
+    assert zoo.hub.manifest.default_checkpoints_dir() == env.resolve() / "checkpoints"
     assert zoo.list_models(pretrained=True) == []
 
 

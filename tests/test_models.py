@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import zoo
+from zoo.data import resolve_model_files
 from zoo.nn.lora import count_parameters, merge_lora
 
 TINY = {"widths": (8, 16), "stages": 3}
@@ -125,16 +126,23 @@ def test_ista_matrices_missing_gives_layout_error(tmp_path):
     from zoo.data.paths import DatasetNotFoundError
 
     with pytest.raises(DatasetNotFoundError, match="cs/phi"):
-        zoo.create("lorun-cs-r25", phi_init="ista", data_root=str(tmp_path))
+        resolve_model_files("lorun-cs-r25", {"phi_init": "ista", "data_root": str(tmp_path)})
 
 
 def test_ista_matrices_from_fake_root(fake_cs_root):
-    net = zoo.create("lorun-cs-r25", phi_init="ista", data_root=str(fake_cs_root), **TINY)
+    net = zoo.create("lorun-cs-r25", **resolve_model_files("lorun-cs-r25", {"phi_init": "ista", "data_root": str(fake_cs_root), **TINY}))
     assert net.physics.qinit is not None and tuple(net.physics.phi.shape) == (272, 1089)
     with pytest.raises(FileNotFoundError, match="phi_0_50_1089"):
-        zoo.create("lorun-cs-r50", phi_init="ista", data_root=str(fake_cs_root))
+        resolve_model_files("lorun-cs-r50", {"phi_init": "ista", "data_root": str(fake_cs_root)})
+
+
+def test_builder_never_reads_data_files():
+    with pytest.raises(ValueError, match="resolve_model_files"):
+        zoo.create("lorun-cs-r25", phi_init="ista")
+    with pytest.raises(ValueError, match="resolve_model_files"):
+        zoo.create("lorun-cassi-9stg", mask_init="mat")
 
 
 def test_real_ista_matrices(real_data_root):
-    net = zoo.create("lorun-cs-r25", phi_init="ista", **TINY)
+    net = zoo.create("lorun-cs-r25", **resolve_model_files("lorun-cs-r25", {"phi_init": "ista", **TINY}))
     assert tuple(net.physics.qinit.shape) == (1089, 272)

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from zoo.metrics_pansharpen import _onion_mult, ergas, hqnr, psnr_ms, q2n, reduced_metrics, sam, scc, uiqi
+from zoo.metrics.pansharpen import _onion_mult, ergas, hqnr, psnr_ms, q2n, reduced_metrics, scc, uiqi
+from zoo.metrics.pansharpen import sam_toolbox as sam
 
 
 def test_perfect_scores_and_orders():

@@ -8,9 +8,10 @@ import torch
 from torch.utils.data import DataLoader
 
 import zoo
-from zoo.models.ssopga import estimate_pan_weights, fill_missing, random_band_mask
-from zoo.nn.ssopga import positive
-from zoo.physics.sso import sso
+from zoo.physics.pansharpen import fill_missing, random_band_mask
+from zoo.solvers.sso import estimate_pan_weights
+from zoo.nn.guided_prox import positive
+from zoo.solvers.sso import sso
 
 TINY = {"stages": 2, "widths": (8, 16)}
 NAMES = zoo.list_models("ssopga-*") + zoo.list_models("pga-*")

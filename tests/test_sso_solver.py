@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.physics.sso import nnls_problem, pga, sso, sso_pga, sso_slope, tv_deblur_problem
+from zoo.solvers.sso import nnls_problem, pga, sso, sso_pga, sso_slope, tv_deblur_problem
 
 ALPHAS = [0.0, 0.1, 0.5, 2.0, 10.0]
 
@@ -105,7 +105,7 @@ def test_tv_deblur_both_reach_the_same_objective():
     x_true = torch.zeros(24, 24, dtype=torch.float64)
     x_true[4:14, 6:18] = 1.0
     x_true[16:22, 2:10] = 0.5
-    from zoo.physics.sso import gaussian_blur_matrix
+    from zoo.solvers.sso import gaussian_blur_matrix
     import torch.nn.functional as F
 
     k = gaussian_blur_matrix(9, 1.5)

@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn as nn
 
+from zoo.models.base import Restorer
 from zoo.physics.base import check_finite
 
-__all__ = ["restore", "restore_tiled"]
+__all__ = ["simulate_and_restore", "restore", "restore_tiled"]
 
 
-def restore(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+def simulate_and_restore(net: Restorer, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
     """Simulate ``net``'s measurement of the clean image ``x`` and reconstruct it (no grad)."""
     check_finite(x, "input image")
     with torch.no_grad():
@@ -36,13 +36,13 @@ def _ramp(n: int, ov: int, first: bool, last: bool, like: torch.Tensor) -> torch
     return w
 
 
-def restore_tiled(net: nn.Module, x: torch.Tensor, tile: int = 264, overlap: int = 33) -> torch.Tensor:
-    """Like :func:`restore` on ``tile×tile`` tiles (multiples of ``net.tile_multiple``), blended."""
-    m = int(getattr(net, "tile_multiple", 1))
+def restore_tiled(net: Restorer, x: torch.Tensor, tile: int = 264, overlap: int = 33) -> torch.Tensor:
+    """Like :func:`simulate_and_restore` on ``tile×tile`` tiles (multiples of ``net.tile_multiple``), blended."""
+    m = int(net.tile_multiple)
     tile, overlap = max(m, tile // m * m), overlap // m * m
     h, w = x.shape[-2:]
     if h <= tile and w <= tile:
-        return restore(net, x)[0]
+        return simulate_and_restore(net, x)[0]
     if tile <= overlap:
         raise ValueError(f"tile ({tile}) must exceed overlap ({overlap})")
     out = torch.zeros_like(x, dtype=torch.float32)
@@ -58,10 +58,13 @@ def restore_tiled(net: nn.Module, x: torch.Tensor, tile: int = 264, overlap: int
     ys, xs = spans(h), spans(w)
     for i, (t, b) in enumerate(ys):
         for j, (l, r) in enumerate(xs):
-            rec = restore(net, x[..., t:b, l:r])[0]
+            rec = simulate_and_restore(net, x[..., t:b, l:r])[0]
             wy = _ramp(b - t, overlap, i == 0, i == len(ys) - 1, out)
             wx = _ramp(r - l, overlap, j == 0, j == len(xs) - 1, out)
             wt = wy[:, None] * wx[None, :]
             out[..., t:b, l:r] += rec * wt
             acc[..., t:b, l:r] += wt
     return out / acc.clamp_min(1e-8)
+
+
+restore = simulate_and_restore  # the name of earlier releases

@@ -2,7 +2,10 @@
 
 ``sample_grey(size)`` is a deterministic test card: smooth shading, a zone plate (all spatial
 frequencies), sharp discs and bars (edges), a checkerboard and a band-limited texture — the
-structures that separate a linear CS reconstruction from a learned one.
+structures that separate a linear CS reconstruction from a learned one. The multi-channel
+samples multiply it by smooth spectra: ``sample_cube`` (a hyperspectral cube on given
+wavelengths), ``sample_ms`` (a multispectral / RGB card). Each task's ``sample`` (:mod:`zoo.tasks`)
+turns one of them into the inputs of a model.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import math
 
 import torch
 
-__all__ = ["sample_grey"]
+__all__ = ["sample_grey", "sample_cube", "sample_ms"]
 
 
 def sample_grey(size: int = 264, seed: int = 0) -> torch.Tensor:
@@ -32,3 +35,23 @@ def sample_grey(size: int = 264, seed: int = 0) -> torch.Tensor:
     tex = torch.nn.functional.interpolate(noise, size=(size, size), mode="bicubic", align_corners=False)[0, 0]
     img = img + 0.05 * tex
     return img.clamp(0, 1)[None, None].float()
+
+
+def sample_cube(size: int = 256, bands: int = 28, wl_range: tuple[float, float] = (453.3, 648.1)) -> torch.Tensor:
+    """A procedural ``(1, bands, size, size)`` test cube: the grey test card × smooth region spectra."""
+    g = sample_grey(size)[0, 0]
+    wl = torch.linspace(float(wl_range[0]), float(wl_range[1]), bands)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    centre = 470 + 160 * (0.6 * xx + 0.4 * yy)  # the dominant wavelength drifts across the card
+    spec = 0.35 + 0.65 * torch.exp(-((wl[:, None, None] - centre) / 45) ** 2)
+    return (g * spec).clamp(0, 1)[None].float()
+
+
+def sample_ms(size: int = 256, bands: int = 8) -> torch.Tensor:
+    """A procedural (1, bands, size, size) multispectral card: the grey test card × smooth spectra."""
+    g = sample_grey(size)[0, 0]
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    b = torch.linspace(0, 1, bands)[:, None, None]
+    centre = 0.2 + 0.6 * (0.6 * xx + 0.4 * yy)
+    spec = 0.4 + 0.6 * torch.exp(-((b - centre) / 0.35) ** 2)
+    return (0.05 + 0.9 * g * spec).clamp(0, 1)[None].float()

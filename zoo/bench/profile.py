@@ -13,32 +13,38 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
+
+from zoo.api import load
+from zoo.models.base import Restorer
 
 __all__ = ["param_counts", "flops", "latency", "peak_memory", "train_throughput"]
 
 
-def param_counts(net: nn.Module) -> dict[str, float]:
-    """Total and split counts (raw and /2**20, the papers' "M")."""
-    tot = sum(p.numel() for p in net.parameters())
-    phys = sum(p.numel() for n, p in net.named_parameters() if n.startswith("physics."))
-    ad = sum(p.numel() for n, p in net.named_parameters() if ".lora_" in n)
-    step = sum(p.numel() for n, p in net.named_parameters() if n in ("step", "strength"))
-    prior = tot - phys - step
-    out = {"total": tot, "physics": phys, "prior": prior, "prior_adapters": ad, "prior_base": prior - ad}
+def param_counts(net: Restorer) -> dict[str, float]:
+    """Total and split counts by :meth:`~zoo.models.base.Restorer.parameter_roles` (raw and /2**20, the papers' "M").
+
+    "prior" = base + adapters (the denoisers); "physics" = learned operators; per-stage scalars
+    (step sizes, strengths) are in the total only.
+    """
+    roles = net.parameter_roles()
+    by = {r: 0 for r in ("physics", "prior_base", "prior_adapters", "stage")}
+    for n, p in net.named_parameters():
+        by[roles[n]] += p.numel()
+    tot = sum(by.values())
+    prior = by["prior_base"] + by["prior_adapters"]
+    out = {"total": tot, "physics": by["physics"], "prior": prior, "prior_adapters": by["prior_adapters"],
+           "prior_base": by["prior_base"]}
     out.update({f"{k}_M": v / 2**20 for k, v in list(out.items())})
     return out
 
 
-def _example(net: nn.Module, size: int) -> dict:
-    """Network inputs for a random ``size²`` image with the net's channel count."""
-    if hasattr(net, "example_inputs"):
-        return net.example_inputs(size)
-    return net.measure(torch.rand(1, int(getattr(net, "channels", 1)), size, size))
+def _example(net: Restorer, size: int) -> dict:
+    """Network inputs for a random ``size²`` image (the net's own channels, mask, sensor)."""
+    return net.example_inputs(size)
 
 
 @torch.no_grad()
-def flops(net: nn.Module, size: int = 256) -> float:
+def flops(net: Restorer, size: int = 256) -> float:
     """Forward FLOPs (multiply-adds × 2) on a ``size²`` input, via torch's FlopCounterMode."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -49,7 +55,7 @@ def flops(net: nn.Module, size: int = 256) -> float:
 
 
 @torch.no_grad()
-def latency(net: nn.Module, size: int = 256, repeats: int = 5) -> float:
+def latency(net: Restorer, size: int = 256, repeats: int = 5) -> float:
     """Median forward seconds on one ``size²`` image (after one warm-up run)."""
     inputs = _example(net, size)
     net(**inputs)
@@ -75,10 +81,8 @@ def _status_kib(field: str) -> int | None:
 def _child(name: str, path: str | None, size: int) -> None:
     import resource
 
-    import zoo
-
     torch.set_num_threads(int(sys.argv[-1]))
-    net = zoo.load(name, path=path or None, verify=not path)  # a path = the user's own weights
+    net = load(name, path=path or None, verify=not path)  # a path = the user's own weights
     inputs = _example(net, size)
     try:
         # reset the resident-set high-water mark (Linux), so VmHWM is the forward pass's own peak
@@ -111,12 +115,12 @@ def peak_memory(name: str, path: str | None = None, size: int = 256) -> float:
     return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_extra_bytes"])
 
 
-def train_throughput(net: nn.Module, patch: int = 99, batch: int = 8, steps: int = 3) -> float:
+def train_throughput(net: Restorer, patch: int = 99, batch: int = 8, steps: int = 3) -> float:
     """Training patches per second (forward, L1 loss, backward, AdamW step) with the net's trainable params."""
     net.train()
     params = [p for p in net.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4)
-    x = torch.rand(batch, int(getattr(net, "channels", 1)), patch, patch)
+    x = torch.rand(batch, net.channels, patch, patch)
 
     def step() -> None:
         opt.zero_grad()

@@ -21,17 +21,25 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-import zoo
+from zoo.api import get_entry, load
 from zoo.bench import profile
-from zoo.bench.protocols import Protocol, get_protocol
-from zoo.bench.published import published_rows
-from zoo.hub.files import atomic_write
-from zoo.training.target_adaptive import target_adaptive_setting
+from zoo.models.base import Restorer
+from zoo.tasks import Task, get_task
+from zoo.utils.files import atomic_write
 
 __all__ = ["run_bench"]
 
 
-def _grid(proto, inp: torch.Tensor, out: torch.Tensor, tgt: torch.Tensor) -> Image.Image:
+def _version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("unfolding-zoo")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _grid(proto: Task, inp: torch.Tensor, out: torch.Tensor, tgt: torch.Tensor) -> Image.Image:
     err = ((out - tgt).abs() * 4).clamp(0, 1)
     return Image.fromarray(np.concatenate([proto.to_image(t) for t in (inp, out, tgt, err)], axis=1))
 
@@ -58,40 +66,39 @@ def run_bench(
     and the summary records the path beside the model's results.
 
     ``adapt`` > 0 adds, for every test set ``D``, a set ``D+TA<adapt>``: the same images fused after
-    that many target-adaptive steps on each image's own inputs (``Protocol.adapt``: pansharpening, flash).
+    that many target-adaptive steps on each image's own inputs (``Task.adapt``: pansharpening, flash).
     """
     out = Path(out_dir)
     if (out / "summary.json").exists() and not overwrite:
         raise FileExistsError(f"{out}/summary.json exists; pass --overwrite to replace the results")
-    tasks = {zoo.get_entry(n).task for n in names}
+    tasks = {get_entry(n).task for n in names}
     if len(tasks) != 1:
         raise ValueError(f"bench one task at a time, got {sorted(tasks)}")
-    proto = get_protocol(tasks.pop())
+    proto = get_task(tasks.pop())
     if adapt < 0:
         raise ValueError(f"adapt takes a number of steps >= 0, got {adapt}")
-    if adapt and not proto.adaptive:
-        proto.adapt(nn.Identity(), {}, adapt)  # raises the protocol's own message before any work
+    ta_setting = proto.adapt_setting(adapt) if adapt else None  # raises the task's own message before any work
     ds_names = list(datasets or proto.datasets)
-    data = {d: proto.load(d, data_root)[:limit] for d in ds_names}
+    data = {d: proto.load_testset(d, data_root)[:limit] for d in ds_names}
     rows: list[dict] = []
     summary: dict = {
         "command": "zoo bench " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["bench"] else "zoo.bench.run_bench",
-        "task": proto.task,
+        "task": proto.name,
         "protocol": {**proto.description, **({"target_adaptive": "the +TA<steps> sets: " + "; ".join(
-            f"{k} {v}" for k, v in target_adaptive_setting(proto.task, adapt).items())} if adapt else {})},
+            f"{k} {v}" for k, v in ta_setting.items())} if ta_setting else {})},
         "environment": {
-            "torch": torch.__version__, "zoo": zoo.__version__, "python": platform.python_version(),
+            "torch": torch.__version__, "zoo": _version(), "python": platform.python_version(),
             "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-            "threads": torch.get_num_threads(), "device": "cpu", "date": time.strftime("%Y-%m-%d"),
+            "threads": torch.get_num_threads(), "device": "cpu", "date": time.strftime("%Y-%m-%d"),  # the bench runs on the CPU
         },
-        **({"target_adaptive": target_adaptive_setting(proto.task, adapt)} if adapt else {}),
+        **({"target_adaptive": ta_setting} if ta_setting else {}),
         "models": {},
         "published": {},
     }
     floors_done: set[str] = set()
     for name in names:
         own = (paths or {}).get(name)
-        net = zoo.load(name, path=own, verify=own is None)
+        net = load(name, path=own, verify=own is None)
         setting = proto.setting(net)
         rec: dict = {"setting": setting, "datasets": {}, **({"weights": str(own)} if own else {})}
         for d, all_items in data.items():
@@ -100,7 +107,7 @@ def run_bench(
                 continue  # e.g. a 4-band test file for an 8-band model
             for label, steps in [(d, 0)] + ([(f"{d}+TA{adapt}", adapt)] if adapt else []):
                 key = f"{label}/{setting}"
-                summary["published"].setdefault(key, published_rows(proto.task, d, setting))
+                summary["published"].setdefault(key, proto.published_rows(d, setting))
                 res, fl, new_rows = _score_set(proto, net, name, label, items, steps, floor,
                                                out / "grids" / name / label if grids else None, progress)
                 rows += new_rows
@@ -119,12 +126,7 @@ def run_bench(
             except Exception as e:  # a failed child measurement must not sink the whole table
                 rec["peak_mem_mib"] = None
                 rec["peak_mem_error"] = str(e)[:200]
-            net.requires_grad_(False)
-            if hasattr(net, "mode") and net.mode == "lora":
-                for n_, p in net.named_parameters():
-                    p.requires_grad_(".lora_" in n_ or n_ == "step" or n_.startswith("physics."))
-            else:
-                net.requires_grad_(True)
+            net.set_trainable("finetune")  # as the family's recipes fine-tune it
             rec["train_patches_per_s"] = profile.train_throughput(net)
             rec["cost_protocol"] = f"{cost_size}x{cost_size} input, {torch.get_num_threads()} CPU threads; training: 8x99x99 patches, trainable params as in the recipe"
         summary["models"][name] = rec
@@ -143,11 +145,11 @@ def run_bench(
     return summary
 
 
-def _score_set(proto: Protocol, net: nn.Module, name: str, label: str, items: list, steps: int, floor: bool,
+def _score_set(proto: Task, net: Restorer, name: str, label: str, items: list, steps: int, floor: bool,
                grid_dir: Path | None, progress: bool) -> tuple[dict, dict, list[dict]]:
     """Score ``net`` on one test set → (means, the floor's means, per-image rows).
 
-    ``steps`` > 0: each image is fused by a copy adapted to its own inputs (``Protocol.adapt``).
+    ``steps`` > 0: each image is fused by a copy adapted to its own inputs (``Task.adapt``).
     """
     from tqdm.auto import tqdm
 
@@ -175,8 +177,9 @@ def _score_set(proto: Protocol, net: nn.Module, name: str, label: str, items: li
         else:  # no ground truth (e.g. full-resolution pansharpening): reference-free metrics
             vals = proto.no_reference(net, y_hat, inputs)
             vals_floor = proto.no_reference(net, base, inputs) if base is not None else {}
-        if getattr(run, "last_min_iterate", None) is not None:  # non-negativity of the iterates
-            min_iterate.append(float(run.last_min_iterate))
+        diag = run.diagnostics()
+        if "min_iterate" in diag:  # non-negativity of the iterates
+            min_iterate.append(float(diag["min_iterate"]))
             row["min_iterate"] = round(min_iterate[-1], 6)
         for k, v in vals.items():
             row[k] = round(v, 4)

@@ -1,9 +1,6 @@
 """``zoo prefetch`` and ``zoo publish``.
 
-Wired into the parser by ``zoo/cli/commands.py``::
-
-    from zoo.cli.hub_commands import add_hub_commands
-    add_hub_commands(sub)
+Wired into the parser by :func:`zoo.cli.main.build_parser`.
 """
 
 from __future__ import annotations
@@ -11,12 +8,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["add_hub_commands"]
+from zoo.hub.publish import publish
+from zoo.hub.resolve import prefetch
+
+__all__ = ["add_commands", "add_hub_commands"]
 
 
 def _cmd_prefetch(args: argparse.Namespace) -> int:
-    from zoo.hub.publish import prefetch
-
     names = args.names or None
     failed = 0
     # one name at a time so that one bad checkpoint does not stop the others
@@ -35,8 +33,6 @@ def _cmd_prefetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from zoo.hub.publish import publish
-
     try:
         rec = publish(args.name, args.repo_id, folder=args.folder, private=args.private)
     except (OSError, ValueError, KeyError, RuntimeError) as e:  # missing files, manifest, HTTP/auth errors
@@ -68,3 +64,6 @@ def add_hub_commands(subparsers: argparse._SubParsersAction) -> None:
     q.add_argument("--private", action="store_true", help="create the repo private")
     q.add_argument("--folder", default=None, metavar="F", help="checkpoint folder (default: checkpoints/NAME)")
     q.set_defaults(func=_cmd_publish)
+
+
+add_commands = add_hub_commands

@@ -1,4 +1,4 @@
-"""``zoo fit|validate|test|predict``: Lightning's CLI over the recipes in ``recipes/*.yaml``."""
+"""``zoo fit|validate|test|predict``: Lightning's CLI over the recipes in ``recipes/<family>/<task>/*.yaml``."""
 
 from __future__ import annotations
 

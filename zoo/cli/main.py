@@ -19,6 +19,23 @@ from typing import Sequence
 
 LIGHTNING = ("fit", "validate", "test", "predict")
 
+__all__ = ["main", "build_parser"]
+
+
+def build_parser():
+    """The ``zoo`` parser: one module per command group, each adding its sub-commands."""
+    import argparse
+
+    # the command groups import the whole package; `zoo fit` (Lightning) does not need them
+    from zoo.cli import bench, catalog, demo, hub_commands, restore, train
+
+    p = argparse.ArgumentParser(prog="zoo", description="Deep-unfolding restoration model zoo. "
+                                "Training: zoo fit|validate|test|predict --config recipes/<family>/<task>/X.yaml")
+    sub = p.add_subparsers(dest="command")
+    for group in (catalog, restore, bench, train, demo, hub_commands):
+        group.add_commands(sub)
+    return p
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -27,8 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_lightning(argv)
         return 0
-    from zoo.cli.commands import build_parser
-
     parser = build_parser()
     ns = parser.parse_args(argv)
     if not getattr(ns, "func", None):

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, Dataset
 
-__all__ = ["RestorationDataModule"]
+__all__ = ["RestorationDataModule", "d4"]
+
+
+def d4(t: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k``-th of the 8 flips/rotations of the square (D4) on the last two axes: ``k % 4`` quarter
+    turns, then a horizontal flip for ``k >= 4``."""
+    t = torch.rot90(t, k % 4, (-2, -1))
+    return t.flip(-1) if k >= 4 else t
 
 
 class RestorationDataModule(L.LightningDataModule):

@@ -39,11 +39,14 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.data.base import RestorationDataModule
+from zoo.data.images import IMAGE_EXTS
 from zoo.data.io import load_mat, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 from zoo.data.spectral import WAVELENGTHS, blackbody, rgb_to_cube
 
 __all__ = [
+    "read_cassi_mask",
+    "resolve_cube_folder",
     "KAIST_WAVELENGTHS", "CAVE_WAVELENGTHS", "resample_bands", "read_cube", "read_cave_png_folder", "validate_cube",
     "list_cubes", "read_remote_cubes", "SpectralPatches", "CubeSet", "CASSIDataModule",
 ]
@@ -61,6 +64,24 @@ _SOURCES = {
 
 
 # -- reading ------------------------------------------------------------------------------------
+def read_cassi_mask(path: str | Path, key: str = "mask") -> torch.Tensor:
+    """Read a 2-D coded aperture from a ``.mat`` file (``mask_256.mat``, ``mask_660.mat``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask file {path} does not exist")
+    d = load_mat(path)
+    if key not in d:
+        raise KeyError(f"{path} has no key {key!r} (keys: {sorted(d)}); pass the mask's key")
+    m = np.asarray(d[key], dtype=np.float32)
+    if m.ndim == 3 and m.shape[-1] > 1 and np.allclose(m, m[..., :1]):
+        m = m[..., 0]  # a 3-D mask tiled over bands (mask3d) → the 2-D aperture
+    if m.ndim != 2:
+        raise ValueError(f"{path}:{key} has shape {m.shape}; SD-CASSI needs a 2-D coded aperture (H, W)")
+    if not np.isfinite(m).all():
+        raise ValueError(f"mask {path}:{key} contains NaN/Inf values: clean it first")
+    return torch.from_numpy(m.copy())
+
+
 def resample_bands(cube: np.ndarray, src_wl: Sequence[float], dst_wl: Sequence[float] = KAIST_WAVELENGTHS) -> np.ndarray:
     """Linear interpolation of ``(C, H, W)`` along bands from ``src_wl`` to ``dst_wl`` (no extrapolation)."""
     src, dst = np.asarray(src_wl, dtype=np.float64), np.asarray(dst_wl, dtype=np.float64)
@@ -153,7 +174,7 @@ def load_any(path: Path) -> np.ndarray:
     return read_cave_png_folder(path) if path.is_dir() else read_cube(path)
 
 
-def _resolve(folder: str | Path, root: str | Path | None) -> Path:
+def resolve_cube_folder(folder: str | Path, root: str | Path | None) -> Path:
     p = resolve_path(folder, root)
     if not p.is_dir():
         src = _SOURCES.get(Path(folder).name, "your own cubes (.mat with key img/img_expand/NRD, or CAVE PNG folders)")
@@ -299,22 +320,20 @@ class CASSIDataModule(RestorationDataModule):
         self.test_names = [Path(d).name for d in test_dirs]
 
     def setup(self, stage: str | None = None) -> None:
-        from zoo.data.images import IMAGE_EXTS
-
         hp = self.hparams
         if stage in ("fit", "validate", None):
             rgb_files: list[Path] = []
             for d in hp.rgb_dirs:
-                folder = _resolve(d, hp.data_root)
+                folder = resolve_cube_folder(d, hp.data_root)
                 rgb_files += sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
             random.Random(0).shuffle(rgb_files)
             nval = min(hp.val_images, max(0, len(rgb_files) - 1))
             rgb = [_read_rgb(p) for p in rgb_files]
             cubes: list[np.ndarray] = []
             if hp.remote_dir:
-                cubes += read_remote_cubes(_resolve(hp.remote_dir, hp.data_root))
+                cubes += read_remote_cubes(resolve_cube_folder(hp.remote_dir, hp.data_root))
             for d in hp.train_dirs:
-                files = list_cubes(_resolve(d, hp.data_root))
+                files = list_cubes(resolve_cube_folder(d, hp.data_root))
                 if not files:
                     raise DatasetNotFoundError(f"no cubes (.mat or CAVE PNG folders) in {d}")
                 cubes += [load_any(f) for f in files]
@@ -329,7 +348,7 @@ class CASSIDataModule(RestorationDataModule):
         if stage in ("test", "predict", None):
             self.test_sets = []
             for d in hp.test_dirs:
-                files = list_cubes(_resolve(d, hp.data_root))
+                files = list_cubes(resolve_cube_folder(d, hp.data_root))
                 if not files:
                     raise DatasetNotFoundError(f"no test cubes in {d}")
                 self.test_sets.append(CubeSet(files))

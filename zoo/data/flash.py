@@ -30,20 +30,12 @@ from torch.utils.data import Dataset
 from zoo.data.base import RestorationDataModule
 from zoo.data.io import open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
+from zoo.data.spectral import linear_to_srgb, srgb_to_linear
 
-__all__ = ["find_pairs", "read_rgb", "srgb_to_linear", "linear_to_srgb", "FlashPatches", "FlashImages", "FlashDataModule"]
+__all__ = ["find_pairs", "load_pair", "read_rgb", "srgb_to_linear", "linear_to_srgb", "FlashPatches", "FlashImages", "FlashDataModule"]
 
 _EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _SOURCE = "FAID (Aksoy et al. 2018, yaksoy.github.io/faid); test-12 split of LGCNet (TIP 2024)"
-
-
-def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
-    x = x.clamp(0, 1)
-    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
 
 
 def read_rgb(path: str | Path) -> torch.Tensor:
@@ -80,7 +72,7 @@ def find_pairs(folder: str | Path, root: str | Path | None = None) -> list[tuple
     return pairs
 
 
-def _load(pair: tuple[str, Path, Path, bool], guide: str) -> tuple[torch.Tensor, torch.Tensor]:
+def load_pair(pair: tuple[str, Path, Path, bool], guide: str) -> tuple[torch.Tensor, torch.Tensor]:
     _, a, f, flash_only = pair
     amb, fl = read_rgb(a), read_rgb(f)
     if amb.shape != fl.shape:
@@ -208,11 +200,11 @@ class FlashDataModule(RestorationDataModule):
             rng.shuffle(pairs)
             nval = min(hp.val_images, max(0, len(pairs) - 1))
             val, train = pairs[:nval], pairs[nval:]
-            items = [(*_load(p, hp.guide), *((read_rgb(p[2]),) if p[3] and hp.illumination_jitter else ())) for p in train]
+            items = [(*load_pair(p, hp.guide), *((read_rgb(p[2]),) if p[3] and hp.illumination_jitter else ())) for p in train]
             self.train_set = FlashPatches(items, hp.patch, hp.samples_per_epoch, hp.sigma_range, hp.illumination_jitter)
             # with illumination jitter, validation guides are auto-exposed too (the training condition)
-            self.val_set = FlashImages([(p[0], *_load(p, hp.guide)) for p in val or train[:1]], hp.val_sigma, hp.val_crop,
+            self.val_set = FlashImages([(p[0], *load_pair(p, hp.guide)) for p in val or train[:1]], hp.val_sigma, hp.val_crop,
                                        auto_exposure=hp.illumination_jitter > 0)
         if stage in ("test", "predict", None) and hp.test_dir:
-            imgs = [(p[0], *_load(p, hp.guide)) for p in find_pairs(hp.test_dir, hp.data_root)]
+            imgs = [(p[0], *load_pair(p, hp.guide)) for p in find_pairs(hp.test_dir, hp.data_root)]
             self.test_sets = [FlashImages(imgs, s) for s in hp.test_sigmas]

@@ -29,11 +29,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from zoo.data.base import RestorationDataModule
+from zoo.physics.pansharpen import wald_reduce
+from zoo.data.base import RestorationDataModule, d4
 from zoo.data.io import load_h5, load_mat
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 
-__all__ = ["read_pansharpen", "PansharpenPatches", "PansharpenImages", "PansharpenDataModule"]
+__all__ = ["read_pansharpen", "resolve_pansharpen_file", "PansharpenPatches", "PansharpenImages", "PansharpenDataModule"]
 
 _LAYOUT = ("full-resolution .mat with I_MS (h,w,C) + I_PAN (rh,rw) [+ L, sensor], reduced .mat with gt/lrms/pan, "
            "or PanCollection .h5 with gt/ms/pan")
@@ -42,7 +43,7 @@ _SOURCE = ("PNN / Z-PNN test images (github.com/matciotola/Z-PNN), CDIF test fil
 TEST_DIR_NAMES = ("reduced",)
 
 
-def _resolve(p: str | Path, root: str | Path | None) -> Path:
+def resolve_pansharpen_file(p: str | Path, root: str | Path | None) -> Path:
     q = resolve_path(p, root)
     if not q.exists():
         raise DatasetNotFoundError(f"pansharpening data not found: {q}. Expected {_LAYOUT}. Sources: {_SOURCE}. "
@@ -53,7 +54,7 @@ def _resolve(p: str | Path, root: str | Path | None) -> Path:
 def _files(paths: Sequence[str | Path], root: str | Path | None) -> list[Path]:
     out: list[Path] = []
     for p in paths:
-        q = _resolve(p, root)
+        q = resolve_pansharpen_file(p, root)
         out += sorted(f for f in q.iterdir() if f.suffix.lower() in (".mat", ".h5")) if q.is_dir() else [q]
     if not out:
         raise DatasetNotFoundError(f"no .mat/.h5 pansharpening files in {list(paths)}. Expected {_LAYOUT}.")
@@ -102,19 +103,12 @@ def read_pansharpen(path: str | Path, max_value: float | None = None) -> list[di
 
 
 def _reduce(sample: dict[str, Any], sensor: str | None, ratio: int) -> dict[str, Any]:
-    from zoo.physics.pansharpen import wald_reduce
-
     ms, pan = sample["ms"], sample["pan"]
     h, w = ms.shape[-2:]
     h, w = h // ratio * ratio, w // ratio * ratio
     ms, pan = ms[:, :h, :w], pan[:, : h * ratio, : w * ratio]
     ms_lr, pan_lr = wald_reduce(ms[None], pan[None], sensor=sensor or sample.get("sensor") or "", ratio=ratio)
     return {"gt": ms, "ms": ms_lr[0], "pan": pan_lr[0], "name": sample["name"]}
-
-
-def _d4(t: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
-    t = torch.rot90(t, k, (-2, -1))
-    return t.flip(-1) if flip else t
 
 
 class PansharpenPatches(Dataset):
@@ -237,7 +231,7 @@ class PansharpenDataModule(RestorationDataModule):
                 # the decimation phase stays exact (rotating a reduced pair would shift it)
                 for k in range(4):
                     for flip in (False, True):
-                        t = {**s, "ms": _d4(s["ms"], k, flip), "pan": _d4(s["pan"], k, flip)}
+                        t = {**s, "ms": d4(s["ms"], k + 4 * flip), "pan": d4(s["pan"], k + 4 * flip)}
                         train.append(_reduce(t, hp.reduce_sensor, r))
         if not train:
             raise DatasetNotFoundError(f"no training images with {hp.bands} bands in {list(hp.train)}")

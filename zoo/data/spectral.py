@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from zoo.data._spectral_tables import CMF_1931, OTSU_A, OTSU_B, OTSU_SELECTOR, WAVELENGTHS
 
@@ -40,12 +41,19 @@ _XYZ2RGB = np.linalg.inv(_RGB2XYZ)
 _D65_XYZ = _RGB2XYZ.sum(1)  # (0.9505, 1, 1.089)
 
 
-def srgb_to_linear(v: np.ndarray) -> np.ndarray:
+def srgb_to_linear(v):
+    """The sRGB transfer function inverted (IEC 61966-2-1): tensors in their dtype, arrays in float64."""
+    if torch.is_tensor(v):
+        return torch.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
     v = np.asarray(v, dtype=np.float64)
     return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
-def linear_to_srgb(v: np.ndarray) -> np.ndarray:
+def linear_to_srgb(v):
+    """The sRGB transfer function of linear light clipped to [0, 1]: tensors in their dtype, arrays in float64."""
+    if torch.is_tensor(v):
+        v = v.clamp(0, 1)
+        return torch.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
     v = np.clip(np.asarray(v, dtype=np.float64), 0, 1)
     return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
 

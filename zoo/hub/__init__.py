@@ -1,36 +1,23 @@
-"""Checkpoints: manifest, resolution (local → cache → Hub), sha256 verification, publish.
+"""Checkpoints: manifest, resolution (local → cache → Hub) with sha256 verification, cards, export, publish.
+
+The hub imports neither the registry nor the models (:mod:`zoo.hub.meta`); :mod:`zoo.api` joins them.
 
     >>> import zoo.hub
     >>> zoo.hub.load_manifest().checkpoints            # doctest: +SKIP
     >>> zoo.hub.prefetch(["lorun-cs-r25"])             # doctest: +SKIP
 """
 
-from zoo.hub.files import FileExistsRefusal, atomic_write, sha256_file
-from zoo.hub.loading import StateDictMismatchError, load_pretrained, load_state_dict_strict
-from zoo.hub.manifest import (
-    BenchInfo,
-    CheckpointRecord,
-    FileRecord,
-    HubInfo,
-    Manifest,
-    ManifestError,
-    TrainingInfo,
-    checkpoint_files,
-    default_checkpoints_dir,
-    load_manifest,
-    manifest_path,
-    set_bench,
-    update_entry,
-    validate_manifest,
-)
-from zoo.hub.publish import model_card, prefetch, publish, refresh_card
-from zoo.hub.resolve import CheckpointNotFoundError, ChecksumError, get_record, resolve_files, verify_file
+from zoo.hub.card import model_card, refresh_card
+from zoo.hub.export import export_run
+from zoo.hub.loading import StateDictMismatchError, load_state_dict_strict
+from zoo.hub.manifest import Manifest, load_manifest, set_bench, update_entry
+from zoo.hub.publish import publish
+from zoo.hub.records import CheckpointRecord
+from zoo.hub.resolve import CheckpointNotFoundError, ChecksumError, prefetch, resolve_files
+from zoo.hub.schema import ManifestError
 
 __all__ = [
-    "atomic_write", "sha256_file", "FileExistsRefusal",
-    "Manifest", "CheckpointRecord", "FileRecord", "HubInfo", "TrainingInfo", "BenchInfo", "ManifestError",
-    "load_manifest", "manifest_path", "validate_manifest", "checkpoint_files", "update_entry", "set_bench",
-    "resolve_files", "verify_file", "get_record", "ChecksumError", "CheckpointNotFoundError",
-    "load_pretrained", "load_state_dict_strict", "StateDictMismatchError",
-    "prefetch", "publish", "model_card", "refresh_card", "default_checkpoints_dir",
+    "Manifest", "CheckpointRecord", "ManifestError", "load_manifest", "update_entry", "set_bench",
+    "resolve_files", "prefetch", "ChecksumError", "CheckpointNotFoundError",
+    "load_state_dict_strict", "StateDictMismatchError", "model_card", "refresh_card", "export_run", "publish",
 ]

@@ -1,4 +1,4 @@
-"""Build a registered network with its verified pretrained weights.
+"""Strict loading of verified weights into a network (used by :func:`zoo.load`).
 
 Only safetensors is read: a ``.safetensors`` file is plain tensors, so even a hostile file
 cannot run code (``torch.load`` of a pickle can), and the bytes are sha256-checked against the
@@ -6,25 +6,22 @@ manifest first anyway. Weights are loaded strictly: a missing or unexpected key 
 manifest's config does not build the network the weights were trained for.
 
 Example:
-    >>> import zoo
-    >>> net = zoo.load("lorun-cs-r25", device="cuda")   # doctest: +SKIP
+    >>> import torch.nn as nn
+    >>> from zoo.hub.loading import load_state_dict_strict
+    >>> net = nn.Linear(2, 2)
+    >>> load_state_dict_strict(net, nn.Linear(2, 2).state_dict())
 """
 
 from __future__ import annotations
 
 import json
-import os
-import warnings
 from pathlib import Path
 from typing import Mapping
 
 import torch
 import torch.nn as nn
 
-from zoo.hub.manifest import load_manifest
-from zoo.hub.resolve import files_from_path, get_record, resolve_files
-
-__all__ = ["StateDictMismatchError", "load_pretrained", "load_state_dict_strict"]
+__all__ = ["StateDictMismatchError", "load_state_dict_strict", "folder_config"]
 
 
 class StateDictMismatchError(RuntimeError):
@@ -60,7 +57,8 @@ def load_state_dict_strict(net: nn.Module, state: Mapping[str, torch.Tensor], so
     net.load_state_dict(state, strict=True)
 
 
-def _folder_config(name: str, weights: Path) -> dict:
+def folder_config(name: str, weights: Path) -> dict:
+    """The ``config`` of the ``config.json`` beside ``weights`` (a training run's export), ``{}`` if none."""
     cfg_path = weights.parent / "config.json"
     if not cfg_path.is_file():
         return {}
@@ -68,50 +66,3 @@ def _folder_config(name: str, weights: Path) -> dict:
     if cfg.get("model") not in (None, name):
         raise ValueError(f"{cfg_path} is for model {cfg['model']!r}, not {name!r}")
     return dict(cfg.get("config", {}))
-
-
-def load_pretrained(name: str, path: str | os.PathLike | None = None,
-                    device: str | torch.device | None = None, verify: bool = True) -> nn.Module:
-    """Resolve, verify and load the weights of ``name``; return the network in eval mode.
-
-    Steps: :func:`~zoo.hub.resolve.resolve_files` (sha256-verified) → ``zoo.create(name,
-    **record.config)`` → ``safetensors.torch.load_file`` → strict ``load_state_dict`` →
-    ``.eval()`` → ``.to(device)``.
-
-    With ``path`` and a name the manifest does not list (your own training run), the weights
-    cannot be verified: the config comes from the folder's ``config.json`` and a warning is issued.
-    ``verify=False`` does the same for a listed name (your own fine-tune of a published model):
-    the folder's ``config.json`` wins over the manifest's config.
-
-    Raises:
-        UnknownModelError: unknown name.
-        CheckpointNotFoundError: no checkpoint for ``name`` (lists the names that have one) or no
-            source has the files.
-        ChecksumError: a file differs from the manifest (never loaded).
-        StateDictMismatchError: strict loading failed.
-    """
-    from safetensors.torch import load_file
-
-    from zoo.registry import create, get_entry
-
-    get_entry(name)
-    manifest = load_manifest()
-    if path is None and not verify:
-        raise ValueError("verify=False applies to your own weights: pass their path too")
-    if path is not None and (name not in manifest.checkpoints or not verify):
-        weights = files_from_path(path, ["model.safetensors"])["model.safetensors"]
-        listed = name in manifest.checkpoints
-        config = {**(dict(get_record(name, manifest).config) if listed else {}), **_folder_config(name, weights)}
-        why = "verify=False" if listed else f"{name} has no manifest record"
-        warnings.warn(f"{why}: loading {weights} without sha256 verification", stacklevel=2)
-    else:
-        record = get_record(name, manifest)
-        weights = resolve_files(name, path, files=["model.safetensors"], manifest=manifest)["model.safetensors"]
-        config = dict(record.config)
-    net = create(name, **config)
-    state = load_file(str(weights), device="cpu")
-    load_state_dict_strict(net, state, source=f"weights {weights}")
-    net.eval()
-    if device is not None:
-        net.to(device)
-    return net

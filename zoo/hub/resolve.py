@@ -20,12 +20,14 @@ Example:
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 from pathlib import Path
 from typing import Iterable
 
-from zoo.hub.files import sha256_file
+from zoo.hub.meta import model_meta
+from zoo.utils.files import sha256_file
 from zoo.hub.manifest import CheckpointRecord, FileRecord, Manifest, default_checkpoints_dir, load_manifest
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "CheckpointNotFoundError",
     "verify_file",
     "get_record",
+    "prefetch",
     "resolve_files",
     "download_files",
     "hf_cache_dir",
@@ -57,6 +60,13 @@ class CheckpointNotFoundError(FileNotFoundError):
 
 # ---------------------------------------------------------------------------------------------
 # environment, read at call time
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("unfolding-zoo")
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "0+unknown"
 
 
 def hf_endpoint() -> str:
@@ -132,9 +142,7 @@ def verify_file(path: str | os.PathLike, sha256: str, size: int, *, name: str | 
 
 def get_record(name: str, manifest: Manifest | None = None) -> CheckpointRecord:
     """The manifest record of ``name``; a clear error listing the names that have one otherwise."""
-    from zoo.registry import get_entry
-
-    get_entry(name)  # unknown names: UnknownModelError with close matches
+    model_meta(name)  # unknown names: the registry's error with close matches
     m = manifest if manifest is not None else load_manifest()
     if name not in m.checkpoints:
         have = ", ".join(sorted(m.checkpoints)) or "(none yet)"
@@ -247,15 +255,13 @@ def download_files(record: CheckpointRecord, files: Iterable[str] | None = None,
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    import zoo
-
     wanted = list(files) if files is not None else sorted(record.files)
     cache = Path(cache_dir).expanduser() if cache_dir is not None else hf_cache_dir()
     rev = record.hub.revision
     if rev is None:
         raise CheckpointNotFoundError(f"{record.name} has no pinned Hub revision (not published)")
     common = dict(repo_id=record.hub.repo_id, revision=rev, cache_dir=str(cache),
-                  library_name="unfolding-zoo", library_version=zoo.__version__)
+                  library_name="unfolding-zoo", library_version=_version())
     where = f"looked in: {', '.join(looked)}" if looked else "no local folder configured"
 
     found: dict[str, Path] = {}
@@ -291,3 +297,41 @@ def download_files(record: CheckpointRecord, files: Iterable[str] | None = None,
             f"hub.revision in the manifest, HF_ENDPOINT, and HF_TOKEN for a private repo.") from e
     log.info("%s: downloaded from %s into %s", record.name, endpoint, cache)
     return _verify_all(found, record)
+
+
+def prefetch(names: Iterable[str] | None = None, cache_dir: str | os.PathLike | None = None,
+             force: bool = False) -> dict[str, dict[str, Path]]:
+    """Download and verify every file of each checkpoint into the Hugging Face cache.
+
+    Args:
+        names: registry names; default: every checkpoint with ``published: true`` (others are
+            skipped with a log line). A named checkpoint without a revision is an error.
+        cache_dir: Hub cache folder (default ``$HF_HUB_CACHE`` / ``$HF_HOME/hub``).
+        force: re-download even if cached (repairs a corrupt blob).
+
+    Returns:
+        name → file name → verified path in the cache (huggingface_hub shows its own progress bars).
+
+    Raises:
+        CheckpointNotFoundError: a named checkpoint is unknown to the manifest or unpublished.
+        ChecksumError: a downloaded or cached file differs from the manifest.
+    """
+    m = load_manifest()
+    if names is None:
+        todo = []
+        for n, rec in sorted(m.checkpoints.items()):
+            if rec.hub.published:
+                todo.append(n)
+            else:
+                log.warning("prefetch: skipping %s (published is false in the manifest)", n)
+    else:
+        todo = list(names)
+    out: dict[str, dict[str, Path]] = {}
+    for n in todo:
+        rec = get_record(n, m)
+        if rec.hub.revision is None:
+            raise CheckpointNotFoundError(
+                f"{n} is not published on the Hub (hub.revision is null in {m.path}); nothing to prefetch. "
+                f"Its weights live in a git checkout's checkpoints/{n}/ folder.")
+        out[n] = download_files(rec, cache_dir=cache_dir, force=force)
+    return out

@@ -8,7 +8,7 @@ Proximal-gradient unfolding with K stages::
 
 ``s_k`` is a learnable per-stage denoising strength ([ours]): the phase-1 denoiser is trained
 to clean the artefacts of *one* gradient step, and applying it at full strength K times makes
-the untrained unrolled network diverge (measured: 10 dB on Set11 at 25 %). Starting phase 2
+the untrained unrolled network diverge (the ``lorun-cs-r25`` card records by how much). Starting phase 2
 with ``s_1 = 1`` and ``s_k = strength_init`` (small) for later stages makes the unrolled start as
 good as phase 1; the adapters and ``s_k`` then learn each stage's strength — the per-stage
 adaptation LoRun is about.
@@ -21,8 +21,8 @@ adaptation LoRun is about.
 
 Two-phase training (the paper's recipe): train ``mode="single"`` (phase 1), then build the
 K-stage ``"lora"`` model, :meth:`LoRun.init_from_single` copies the base denoiser (and the
-physics / step size), :meth:`LoRun.phase2_trainable` freezes the base so only adapters, step sizes
-and a learnable sampling operator train.
+physics / step size), :meth:`LoRun.set_trainable` (``"finetune"``) freezes the base so only
+adapters, step sizes and a learnable sampling operator train.
 
 Example:
     >>> import torch, zoo
@@ -40,10 +40,11 @@ from typing import Any, Callable, Sequence
 import torch
 import torch.nn as nn
 
-from zoo.nn.lora import freeze_base, inject_lora, set_stage
+from zoo.models.base import Restorer
+from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, set_stage
 from zoo.nn.unet import ResUNet
 from zoo.physics.base import LinearPhysics
-from zoo.physics.cs import BlockCS, load_ista_matrices
+from zoo.physics.cs import BlockCS
 from zoo.registry import ModelEntry, register_model
 
 __all__ = ["LoRun", "lorun_cs"]
@@ -51,7 +52,7 @@ __all__ = ["LoRun", "lorun_cs"]
 PAPER = "Deep LoRA-Unfolding Networks (LoRun), arXiv 2602.18697, IEEE TIP 2026"
 
 
-class LoRun(nn.Module):
+class LoRun(Restorer):
     """Proximal-gradient unfolding with a shared base + per-stage LoRA prior (module docstring).
 
     Args:
@@ -78,7 +79,7 @@ class LoRun(nn.Module):
         if mode == "single" and stages != 1:
             raise ValueError("mode='single' is the one-stage phase-1 block: use stages=1")
         self.physics, self.mode, self.stages = physics, mode, int(stages)
-        self.channels = int(getattr(denoiser, "channels", 1))
+        self.channels = int(denoiser.channels)
         if mode == "block":
             self.denoisers = nn.ModuleList([copy.deepcopy(denoiser) for _ in range(stages)])
         else:
@@ -90,8 +91,8 @@ class LoRun(nn.Module):
     # -- the zoo model contract -----------------------------------------------------------------
     @property
     def tile_multiple(self) -> int:
-        """Tiles aligned to this many pixels are measured exactly like the whole image."""
-        return int(getattr(self.physics, "block", 1))
+        """Tiles aligned to this many pixels are measured exactly like the whole image (the CS block)."""
+        return int(self.physics.tile_multiple)
 
     def measure(self, x: torch.Tensor) -> dict[str, Any]:
         """Simulate the measurement of a clean image: the keyword inputs of :meth:`forward`."""
@@ -168,6 +169,30 @@ class LoRun(nn.Module):
             raise ValueError("phase 2 applies to mode='lora'")
         freeze_base(self.denoiser)
 
+    def set_trainable(self, phase: str = "finetune") -> None:
+        """``"finetune"``: LoRun-K trains its adapters and stage scalars (base frozen); others train all."""
+        super().set_trainable(phase)
+        if phase == "finetune" and self.mode == "lora":
+            self.phase2_trainable()
+
+    def parameter_roles(self) -> dict[str, str]:
+        def role(n: str) -> str:
+            if n.startswith("physics."):
+                return "physics"
+            if n in ("step", "strength"):
+                return "stage"
+            return "prior_adapters" if is_adapter_key(n) else "prior_base"
+
+        return {n: role(n) for n, _ in self.named_parameters()}
+
+    def export_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The weights carry Φ (and Qinit): the checkpoint rebuilds with ``phi_init="checkpoint"``."""
+        cfg = dict(config)
+        cfg.update(phi_init="checkpoint", qinit=self.physics.qinit is not None)
+        for k in ("data_root", "phi"):
+            cfg.pop(k, None)
+        return cfg
+
 
 # ---------------------------------------------------------------------------------------------
 # registered constructors (timm style: at the bottom of the family's file)
@@ -181,9 +206,9 @@ def lorun_cs(
     blocks: int = 1,
     gamma: float = 10.0,
     phi_init: str = "gaussian",
-    qinit: bool | None = None,
+    phi: torch.Tensor | None = None,
+    qinit: bool | torch.Tensor | None = None,
     learnable_phi: bool = True,
-    data_root: str | None = None,
     seed: int = 0,
 ) -> LoRun:
     """LoRun for 33×33 block compressive sensing of grey images.
@@ -192,28 +217,23 @@ def lorun_cs(
         ratio: CS ratio.
         stages, mode, gamma: see :class:`LoRun`.
         widths, blocks: the :class:`~zoo.nn.unet.ResUNet` base denoiser.
-        phi_init: ``"ista"`` reads the published ISTA-Net Φ (and Qinit) from
-            ``$ZOO_DATA/cs/phi``; ``"gaussian"`` a seeded orthonormal Gaussian Φ; ``"checkpoint"``
-            allocates Φ/Qinit to be filled by a state dict.
-        qinit: use a learned-linear initial estimate matrix (default: when ``phi_init="ista"``
-            and its file exists).
+        phi_init: ``"gaussian"`` a seeded orthonormal Gaussian Φ; ``"checkpoint"`` allocates Φ/Qinit
+            to be filled by a state dict; ``"ista"`` the published ISTA-Net Φ, which is a data file:
+            :func:`zoo.data.resolve_model_files` reads it into ``phi``/``qinit`` (recipes do this).
+        phi: a sampling matrix ``(m, 1089)`` (wins over ``phi_init``).
+        qinit: a learned-linear initial estimate: a ``(1089, m)`` matrix, or ``True`` for Φᵀ
+            (``"gaussian"``) / zeros to be filled (``"checkpoint"``).
         learnable_phi: train Φ (and Qinit) with the network.
     """
-    q = None
-    if phi_init == "ista":
-        from zoo.data.paths import find_data
-
-        root = find_data("cs/phi", data_root, layout="cs/phi/phi_0_{r}_1089.mat + Initialization_Matrix_{r}.mat",
-                         source="github.com/jianzhangcs/ISTA-Net-PyTorch")
-        phi, q = load_ista_matrices(root, ratio)
-        if qinit is False:
-            q = None
-        elif qinit and q is None:
-            raise FileNotFoundError(f"no Initialization_Matrix for ratio {ratio} in {root}; set qinit=False")
+    if phi is not None:
+        q = qinit if isinstance(qinit, torch.Tensor) else None
         physics = BlockCS(ratio, phi=phi, qinit=q, learnable=learnable_phi)
+    elif phi_init == "ista":
+        raise ValueError("phi_init='ista' names the ISTA-Net files in the data folder: read them with "
+                         "zoo.data.resolve_model_files(name, {'phi_init': 'ista', ...}) (recipes do this) and pass phi=")
     elif phi_init in ("gaussian", "checkpoint"):
         physics = BlockCS(ratio, learnable=learnable_phi, seed=seed)
-        if qinit:
+        if qinit is not None and qinit is not False:
             n = physics.block**2
             q0 = physics.phi.detach().T.clone() if phi_init == "gaussian" else torch.zeros(n, physics.m)
             physics = BlockCS(ratio, phi=physics.phi.detach(), qinit=q0, learnable=learnable_phi)
@@ -222,7 +242,8 @@ def lorun_cs(
     return LoRun(physics, ResUNet(1, widths, blocks), stages=stages, mode=mode, gamma=gamma)
 
 
-_CS_COMMON = dict(architecture="lorun", task="cs", builder=lorun_cs, paper=PAPER)
+_CS_COMMON = dict(architecture="lorun", task="cs", builder=lorun_cs, paper=PAPER,
+                  lightning_module="zoo.training.LoRunModule")
 
 for _r in (1, 4, 10, 25, 30, 40, 50):
     register_model(ModelEntry(

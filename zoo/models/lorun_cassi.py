@@ -1,16 +1,20 @@
 """LoRun for SD-CASSI spectral compressive imaging (LoRun-9, Block-9, phase-1 base, real system).
 
 Unfolding with the GAP-normalised data step and the mask-guided RCUMP-style stage
-(:mod:`zoo.nn.rcump`)::
+(:mod:`zoo.nn.mask_guided`)::
 
     x_0 = shift_back(y / C · 2)                                (benchmark initial estimate)
-    r_k = Aᵀ((y − A x_{k-1}) / ΦΦᵀ)                             (projection direction)
-    z_k = x_{k-1} + ρ_k ⊙ r_k,   ρ_k = s_k · E_k(x_{k-1}, r_k)  (per-band step, E_k ∈ (0, 2)^C)
+    r_k = Aᵀ((y − A x_{k-1}) / ΦΦᵀ)                             (GAP projection direction)
+    z_k = x_{k-1} + ρ_k ⊙ r_k,   ρ_k = c_k · E_k(x_{k-1}, r_k)  (per-band step, E_k ∈ (0, 2)^C)
     x_k = D_k(z_k, [M, shift_back(ΦΦᵀ)/C])                      (mask-guided denoiser)
+
+``c_k`` is the learned step scale (parameter ``step``; one for all stages in the tied phase-1
+model), ``E_k`` the stage's step estimator. The LoRun denoising strength ``s_k`` of the CS
+unfolding is not used here (the parameter is kept so the weights of every LoRun load alike).
 
 ``ρ = 1`` is the exact GAP projection onto ``{A x = y}``, so an untrained model (zero tails, zero
 adapters, estimator at 1) returns the minimum-correction GAP solution; training starts there.
-``E_k`` and ``D_k`` are one :class:`~zoo.nn.rcump.RCUMPStage`: in LoRun-K the stage is one shared
+``E_k`` and ``D_k`` are one :class:`~zoo.nn.mask_guided.RCUMPStage`: in LoRun-K the stage is one shared
 base + stage-``k`` LoRA adapters on every convolution (the estimator included), in Block-K K
 independent copies, in the phase-1 model a single plain stage (see :class:`zoo.models.LoRun`).
 
@@ -36,21 +40,12 @@ import torch
 import torch.nn as nn
 
 from zoo.models.lorun import PAPER, LoRun
-from zoo.nn.rcump import RCUMPStage
+from zoo.nn.mask_guided import RCUMPStage
 from zoo.physics.base import check_finite
-from zoo.physics.cassi import REAL_SCALE, SDCASSI, load_cassi_mask
+from zoo.physics.cassi import SDCASSI, operator_to_real, real_to_operator
 from zoo.registry import ModelEntry, register_model
 
 __all__ = ["LoRunCASSI", "lorun_cassi", "real_to_operator", "operator_to_real"]
-
-
-def real_to_operator(meas: torch.Tensor, bands: int = 28) -> torch.Tensor:
-    """A real capture normalised like MST's (``y/C·2·1.2``) → operator units ``y``."""
-    return meas * (bands / REAL_SCALE)
-
-
-def operator_to_real(y: torch.Tensor, bands: int = 28) -> torch.Tensor:
-    return y * (REAL_SCALE / bands)
 
 
 class LoRunCASSI(LoRun):
@@ -58,13 +53,13 @@ class LoRunCASSI(LoRun):
 
     ``mode="single"`` accepts ``stages > 1``: the one phase-1 block applied K times with tied
     weights. [ours] A block trained only as a single stage learns a map specific to the first
-    iterate and diverges when unrolled (measured: 21.9 dB after stage 1 → 4.5 dB after stage 9 with
-    zero adapters), so our phase 1 ends with a few hundred steps of the tied 3-stage unrolling;
+    iterate and diverges when unrolled (with zero adapters; the card of
+    ``lorun-cassi-base`` records by how much), so our phase 1 ends with a few hundred steps of the tied 3-stage unrolling;
     the base is then a prior that tolerates repetition and LoRA only specialises it per stage.
 
     Args:
         physics: an :class:`~zoo.physics.SDCASSI` operator (its mask is a buffer of the model).
-        denoiser: the base :class:`~zoo.nn.rcump.RCUMPStage`.
+        denoiser: the base :class:`~zoo.nn.mask_guided.RCUMPStage`.
         stages, mode, gamma, step_init: see :class:`~zoo.models.LoRun`.
         noise: simulate the real system's shot noise in :meth:`measure`.
     """
@@ -87,7 +82,7 @@ class LoRunCASSI(LoRun):
     def measure(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, Any]:
         """Simulate ``{"y", "mask"}`` for clean cubes ``x`` (N, C, H, W) (module docstring)."""
         ph: SDCASSI = self.physics
-        ph._check_cube(x)
+        ph.check_cube(x)
         n, _, h, w = x.shape
         if mask is None:
             mh, mw = ph.mask.shape
@@ -103,9 +98,13 @@ class LoRunCASSI(LoRun):
             y = SDCASSI.shot_noise(y, ph.bands)
         return {"y": y, "mask": mask}
 
-    def example_inputs(self, size: int) -> dict[str, Any]:
-        """Inputs for cost profiling: a random ``C×size×size`` cube under the mask's centre window."""
-        return self.measure(torch.rand(1, self.channels, size, size))
+    def export_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """The mask is a buffer of the weights: the checkpoint rebuilds with ``mask_init="checkpoint"``."""
+        cfg = dict(config)
+        cfg.update(mask_init="checkpoint", mask_size=[int(s) for s in self.physics.mask.shape])
+        for k in ("data_root", "mask_file", "mask"):
+            cfg.pop(k, None)
+        return cfg
 
     def guide(self, mask: torch.Tensor, phis: torch.Tensor) -> torch.Tensor:
         """``[M, shift_back(ΦΦᵀ)/C]``: the raw mask guide of every stage."""
@@ -119,7 +118,7 @@ class LoRunCASSI(LoRun):
         """Reconstruct ``(N, C, H, W)`` from ``y`` ``(N, 1, H, W + s(C−1))`` and its ``mask``."""
         ph: SDCASSI = self.physics
         check_finite(y, "measurement")
-        m = ph._resolve_mask(mask, y.float())
+        m = ph.resolve_mask(mask, y.float())
         x = ph.A_dagger(y, mask=m, img_size=img_size)
         phis = ph.phi_phit(m, like=y.float())
         g = self.guide(m, phis)
@@ -127,8 +126,8 @@ class LoRunCASSI(LoRun):
         for k in range(self.stages):
             stage = self.prior(k)  # selects stage k's adapters (or the k-th block)
             r = ph.A_adjoint((y - ph.A(x, mask=m)) / phis, mask=m)
-            s_k = self.step[min(k, self.step.numel() - 1)]
-            z = x + s_k * stage.step(x, r) * r
+            c_k = self.step[min(k, self.step.numel() - 1)]  # one scale when the stages are tied
+            z = x + c_k * stage.estimate_step(x, r) * r
             x = stage(z, g)
             outs.append(x)
         return outs if return_all else x
@@ -161,31 +160,31 @@ def lorun_cassi(
     bands: int = 28,
     step: int = 2,
     mask_init: str = "random",
+    mask: torch.Tensor | None = None,
     mask_file: str = "cassi/mask_256.mat",
     mask_size: int | Sequence[int] = 256,
     noise: bool = False,
     step_width: int = 16,
-    data_root: str | None = None,
     seed: int = 0,
 ) -> LoRunCASSI:
     """LoRun for SD-CASSI.
 
     Args:
         stages, mode, gamma: see :class:`~zoo.models.LoRun`.
-        widths, blocks, step_width: the :class:`~zoo.nn.rcump.RCUMPStage`.
+        widths, blocks, step_width: the :class:`~zoo.nn.mask_guided.RCUMPStage`.
         bands, step: the disperser (28 bands, 2 px/band in the benchmark).
-        mask_init: ``"mat"`` reads ``mask_file`` (relative to ``ZOO_DATA`` or absolute);
-            ``"random"``/``"checkpoint"`` allocate a seeded binary ``mask_size`` mask (a checkpoint's
-            state dict then carries the real one).
-        mask_file: the coded aperture, key ``mask`` (``cassi/mask_256.mat``, ``cassi/real/mask_660.mat``).
+        mask_init: ``"random"``/``"checkpoint"`` allocate a seeded binary ``mask_size`` mask (a
+            checkpoint's state dict then carries the real one); ``"mat"`` names ``mask_file`` in the
+            data folder, which :func:`zoo.data.resolve_model_files` reads into ``mask`` (recipes do this).
+        mask: a 2-D coded aperture (wins over ``mask_init``).
+        mask_file: the coded aperture file, key ``mask`` (``cassi/mask_256.mat``, ``cassi/real/mask_660.mat``).
         noise: simulate the real system's shot noise in ``measure``.
     """
-    if mask_init == "mat":
-        from zoo.data.paths import find_data
-
-        path = find_data(mask_file, data_root, layout=f"{mask_file} (key 'mask', 2-D)",
-                         source="github.com/mengziyi64/TSA-Net (TSA_Net_simulation/Data/mask.mat, TSA_Net_realdata/Data/mask.mat)")
-        physics = SDCASSI(load_cassi_mask(path), bands=bands, step=step)
+    if mask is not None:
+        physics = SDCASSI(torch.as_tensor(mask, dtype=torch.float32), bands=bands, step=step)
+    elif mask_init == "mat":
+        raise ValueError(f"mask_init='mat' names the file {mask_file} in the data folder: read it with "
+                         "zoo.data.resolve_model_files(name, {'mask_init': 'mat', ...}) (recipes do this) and pass mask=")
     elif mask_init in ("random", "checkpoint"):
         physics = SDCASSI(None, bands=bands, step=step, mask_size=mask_size, seed=seed)
     else:
@@ -194,7 +193,8 @@ def lorun_cassi(
     return LoRunCASSI(physics, stage, stages=stages, mode=mode, gamma=gamma, noise=noise)
 
 
-_COMMON = dict(architecture="lorun", task="cassi", builder=lorun_cassi, paper=PAPER)
+_COMMON = dict(architecture="lorun", task="cassi", builder=lorun_cassi, paper=PAPER,
+               lightning_module="zoo.training.lorun_cassi.LoRunCASSIModule")
 _REAL = {"mask_size": 660, "mask_file": "cassi/real/mask_660.mat", "noise": True}
 
 register_model(ModelEntry(

@@ -13,7 +13,7 @@ SSO step keeps every iterate positive whatever η; the PGA twin can step below z
 (its prox output is still non-negative). ``net.last_min_iterate`` records the smallest value any
 intermediate ``y_k`` reached in the last forward pass (the tested non-negativity claim).
 
-Tasks ([ours] where the paper is silent, see shared/docs/METHODS.md §2):
+Tasks ([ours] where the paper is silent; the design decisions are listed in the model cards):
 
 * **pansharpening** — ``f(x) = λ_ms/2 ‖M ⊙ (S(k_MTF ∗ x) − y_ms)‖² + λ_pan/2 ‖Σ_b w_b x_b − y_pan‖²``
   (:class:`~zoo.physics.pansharpen.Pansharpening`). The PAN spectral weights ``w`` are estimated
@@ -47,14 +47,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.nn.ssopga import GuidedProx, positive
+from zoo.models.base import Restorer
+from zoo.nn.guided_prox import GuidedProx, positive
 from zoo.physics.base import check_finite
 from zoo.physics.flash import FlashDenoising
-from zoo.physics.pansharpen import Pansharpening, sensor_gains
-from zoo.physics.sso import sso
+from zoo.physics.pansharpen import Pansharpening, fill_missing, per_pixel, random_band_mask, sensor_gains
 from zoo.registry import ModelEntry, register_model
+from zoo.solvers.sso import estimate_pan_weights, sso
 
-__all__ = ["SSOPGABase", "SSOPGAPansharpen", "SSOPGAFlash", "ssopga_pansharpen", "ssopga_flash", "estimate_pan_weights"]
+__all__ = ["SSOPGABase", "SSOPGAPansharpen", "SSOPGAFlash", "ssopga_pansharpen", "ssopga_flash"]
 
 PAPER = "Robust Non-negative Proximal Gradient Algorithm (SSO-PGA), arXiv 2510.23362"
 
@@ -63,7 +64,7 @@ def _inv_softplus(v: float) -> float:
     return math.log(math.expm1(v))
 
 
-class SSOPGABase(nn.Module):
+class SSOPGABase(Restorer):
     """Stage parameters, the SSO / PGA update and the prox loop shared by the tasks."""
 
     def __init__(self, stages: int, prox: GuidedProx | nn.ModuleList, update: str = "sso",
@@ -87,8 +88,13 @@ class SSOPGABase(nn.Module):
     def eta(self) -> torch.Tensor:
         return F.softplus(self.step_raw)
 
-    def _prox(self, k: int) -> GuidedProx:
+    def prox_k(self, k: int) -> GuidedProx:
+        """The prox network of stage ``k`` (the shared one, or the k-th of unshared proxes)."""
         return self.prox[k] if isinstance(self.prox, nn.ModuleList) else self.prox
+
+    def diagnostics(self) -> dict[str, float]:
+        """``min_iterate``: the smallest value any iterate reached in the last forward pass."""
+        return {"min_iterate": float(self.last_min_iterate)}
 
     def _step(self, x: torch.Tensor, grad: torch.Tensor, k: int) -> torch.Tensor:
         eta = self.eta[k].to(grad.dtype)
@@ -101,40 +107,16 @@ class SSOPGABase(nn.Module):
 
     def _unfold(self, x: torch.Tensor, grad_fn, guide, extra: torch.Tensor | None,
                 return_all: bool) -> torch.Tensor | list[torch.Tensor]:
+        """``y_k = step(x_{k−1}, ∇f_k(x_{k−1}))``, ``x_k = P_k(y_k, guide(y_k), extra)`` for k = 1..K."""
         self.last_min_iterate = float(x.detach().min())
         outs = []
         for k in range(self.stages):
-            y = self._step(x, grad_fn(x.float()), k)
+            y = self._step(x, grad_fn(x.float(), k), k)
             g = guide(y) if callable(guide) else guide
-            x = self._prox(k)(y, g, extra, stage=k)
+            x = self.prox_k(k)(y, g, extra, stage=k)
             self.last_min_iterate = min(self.last_min_iterate, float(x.detach().min()))
             outs.append(x)
         return outs if return_all else x
-
-
-@torch.no_grad()
-def estimate_pan_weights(ms: torch.Tensor, pan_lr: torch.Tensor, mask: torch.Tensor | None = None,
-                         iters: int = 200) -> torch.Tensor:
-    """Non-negative least squares ``min_w ‖Σ_b w_b ms_b − pan_lr‖², w ≥ 0`` per image → (N, C).
-
-    Solved with the classical SSO-PGA iteration on the C×C normal equations (fp64); bands masked
-    out (``mask`` (N, C), 0 = missing) get weight 0.
-    """
-    n, c = ms.shape[:2]
-    m = ms.double().flatten(2)  # (N, C, P)
-    if mask is not None:
-        m = m * mask.double()[..., None] if mask.ndim == 2 else m * mask.double().flatten(2)
-    p = pan_lr.double().flatten(1)  # (N, P)
-    G = m @ m.transpose(1, 2)  # (N, C, C)
-    h = (m @ p[..., None])[..., 0]  # (N, C)
-    L = torch.linalg.matrix_norm(G, ord=2).clamp_min(1e-12)  # (N,)
-    w = torch.full((n, c), 1.0 / c, dtype=torch.float64, device=ms.device)
-    for _ in range(iters):
-        g = (G @ w[..., None])[..., 0] - h
-        w = w * sso(4.0 * g / L[:, None] / w.max(1, keepdim=True).values.clamp_min(1e-12), 0.0)
-    if mask is not None and mask.ndim == 2:
-        w = w * mask.double()
-    return w.to(ms.dtype)
 
 
 class SSOPGAPansharpen(SSOPGABase):
@@ -142,7 +124,7 @@ class SSOPGAPansharpen(SSOPGABase):
 
     Args:
         physics: the :class:`~zoo.physics.pansharpen.Pansharpening` operator (sensor, ratio).
-        prox: shared :class:`~zoo.nn.ssopga.GuidedProx` (guide = PAN, extra = mask when enabled).
+        prox: shared :class:`~zoo.nn.guided_prox.GuidedProx` (guide = PAN, extra = mask when enabled).
         stages, update, alpha_init, step_init: see :class:`SSOPGABase`.
         pan_gain: PAN MTF gain, used to reduce the PAN for the spectral-weight estimate.
         missing_bands: enable the missing-data option (mask input to the prox and data term).
@@ -158,7 +140,7 @@ class SSOPGAPansharpen(SSOPGABase):
 
     @property
     def tile_multiple(self) -> int:
-        return self.physics.ratio
+        return self.physics.tile_multiple
 
     # -- contract ------------------------------------------------------------------------------
     def measure(self, x: torch.Tensor, missing: float = 0.0, generator: torch.Generator | None = None) -> dict[str, Any]:
@@ -191,9 +173,9 @@ class SSOPGAPansharpen(SSOPGABase):
             ms = fill_missing(ms, mask)
         return self.physics.A_dagger({"ms": ms, "pan": pan}).clamp_min(1e-3)
 
-    def forward(self, ms: torch.Tensor, pan: torch.Tensor, ms_mask: torch.Tensor | None = None,
-                weights: torch.Tensor | None = None, return_all: bool = False) -> torch.Tensor | list[torch.Tensor]:
-        """Fuse ``ms`` (N, C, h, w) and ``pan`` (N, 1, H, W) → (N, C, H, W), non-negative."""
+    def _prepare(self, ms: torch.Tensor, pan: torch.Tensor, ms_mask: torch.Tensor | None,
+                 weights: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Checks, the availability mask, the PAN weights ``w`` (NNLS) and the scale ``μ`` (mean MS level)."""
         pan = self.physics.check_inputs(ms, pan)
         ms, pan = ms.float(), pan.float()
         mask = None
@@ -204,59 +186,37 @@ class SSOPGAPansharpen(SSOPGABase):
             if (mask.flatten(1).sum(1) == 0).any():
                 raise ValueError("ms_mask removes every MS sample of an image: at least one band must be available")
         if weights is None:
-            pan_lr = self.pan_op.A_ms(pan)
-            bmask = mask if (mask is not None and mask.ndim == 2) else None
-            weights = estimate_pan_weights(ms if mask is None or mask.ndim == 2 else ms * mask, pan_lr, bmask)
-        # scale normalisation: the prox sees data at unit mean MS level whatever the sensor's
-        # range, and η keeps its meaning (∇f scales with the data)
-        avail = torch.ones_like(ms) if mask is None else (mask[..., None, None].expand_as(ms) if mask.ndim == 2 else mask)
-        scale = ((ms * avail).flatten(1).sum(1) / avail.flatten(1).sum(1).clamp_min(1)).clamp_min(1e-6)[:, None, None, None]
-        ms, pan = ms / scale, pan / scale
-        x0 = self.initial(ms, pan, mask)
-        lam_ms = 1.0 if mask is None else (mask[..., None, None] if mask.ndim == 2 else mask)
-        lam_pan = F.softplus(self.lam_pan_raw)
-        y = {"ms": ms, "pan": pan}
-        k_box = [0]
+            band_mask = mask if (mask is not None and mask.ndim == 2) else None
+            masked_ms = ms if mask is None or mask.ndim == 2 else ms * mask
+            weights = estimate_pan_weights(masked_ms, self.pan_op.A_ms(pan), band_mask)
+        # the prox sees data at unit mean MS level whatever the sensor's range; η keeps its meaning
+        avail = torch.ones_like(ms) if mask is None else per_pixel(mask, ms)
+        scale = ((ms * avail).flatten(1).sum(1) / avail.flatten(1).sum(1).clamp_min(1)).clamp_min(1e-6)
+        return ms, pan, mask, weights, scale[:, None, None, None]
 
-        def grad_fn(x: torch.Tensor) -> torch.Tensor:
-            k = k_box[0]
-            k_box[0] += 1
+    def forward(self, ms: torch.Tensor, pan: torch.Tensor, ms_mask: torch.Tensor | None = None,
+                weights: torch.Tensor | None = None, return_all: bool = False) -> torch.Tensor | list[torch.Tensor]:
+        """Fuse ``ms`` (N, C, h, w) and ``pan`` (N, 1, H, W) → (N, C, H, W), non-negative."""
+        ms, pan, mask, weights, scale = self._prepare(ms, pan, ms_mask, weights)
+        y = {"ms": ms / scale, "pan": pan / scale}
+        x0 = self.initial(y["ms"], y["pan"], mask)
+        lam_ms = 1.0 if mask is None else per_pixel(mask, ms)
+        lam_pan = F.softplus(self.lam_pan_raw)
+        w = weights.to(ms)[..., None, None]
+
+        def grad_fn(x: torch.Tensor, k: int) -> torch.Tensor:  # ∇f_k(x)
             return self.physics.gradient(x, y, weights=weights, lam_ms=lam_ms, lam_pan=lam_pan[k])
+
+        def guide(yk: torch.Tensor) -> torch.Tensor:
+            # the PAN detail the iterate does not explain: zero where y_k is consistent with the PAN
+            return y["pan"] - (yk.float() * w).sum(1, keepdim=True)
 
         extra = None
         if self.missing_bands:
-            bm = torch.ones_like(ms) if mask is None else (mask[..., None, None].expand_as(ms) if mask.ndim == 2 else mask)
-            extra = F.interpolate(bm, size=pan.shape[-2:], mode="nearest")
-        w4 = weights.to(ms)[..., None, None]
-
-        def guide(yk: torch.Tensor) -> torch.Tensor:
-            # the PAN detail the current iterate does not explain: zero where y is consistent
-            # with the PAN, independent of the sensor's spectral response
-            return pan - (yk.float() * w4).sum(1, keepdim=True)
-
+            avail = torch.ones_like(ms) if mask is None else per_pixel(mask, ms)
+            extra = F.interpolate(avail, size=pan.shape[-2:], mode="nearest")
         out = self._unfold(x0, grad_fn, guide, extra, return_all)
         return [o * scale for o in out] if return_all else out * scale
-
-
-def random_band_mask(n: int, c: int, frac: float, generator: torch.Generator | None = None,
-                     device: torch.device | str = "cpu") -> torch.Tensor:
-    """(N, C) availability mask with ``round(frac·C)`` random bands dropped per image (≥ 1 kept)."""
-    drop = min(c - 1, int(round(frac * c)))
-    m = torch.ones(n, c)
-    for i in range(n):
-        idx = torch.randperm(c, generator=generator)[:drop]
-        m[i, idx] = 0
-    return m.to(device)
-
-
-def fill_missing(ms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Fill masked MS samples with the per-pixel mean of the available bands (image mean where none)."""
-    m = mask[..., None, None].expand_as(ms) if mask.ndim == 2 else mask.expand_as(ms)
-    cnt = m.sum(1, keepdim=True)
-    pix = (ms * m).sum(1, keepdim=True) / cnt.clamp_min(1)
-    glob = (ms * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
-    pix = torch.where(cnt > 0, pix, glob[:, None, None, None].expand_as(pix))
-    return torch.where(m > 0, ms, pix.expand_as(ms))
 
 
 class SSOPGAFlash(SSOPGABase):
@@ -264,7 +224,7 @@ class SSOPGAFlash(SSOPGABase):
 
     Args:
         physics: :class:`~zoo.physics.flash.FlashDenoising`.
-        prox: shared :class:`~zoo.nn.ssopga.GuidedProx` (guide = flash, extra = σ map).
+        prox: shared :class:`~zoo.nn.guided_prox.GuidedProx` (guide = flash, extra = σ map).
         sigma_train: noise level used by :meth:`measure` when none is given.
     """
 
@@ -288,9 +248,6 @@ class SSOPGAFlash(SSOPGABase):
             flash = (x.float().clamp(0, 1) ** 0.8 * 0.9 + 0.05)
         return {"noisy": self.physics.noisy(x.float(), sig, generator), "flash": flash, "sigma": sig}
 
-    def example_inputs(self, size: int) -> dict[str, Any]:
-        return self.measure(torch.rand(1, self.channels, size, size))
-
     def forward(self, noisy: torch.Tensor, flash: torch.Tensor, sigma: float | torch.Tensor = 25 / 255,
                 return_all: bool = False) -> torch.Tensor | list[torch.Tensor]:
         """Denoise ``noisy`` (N, C, H, W) with the flash guide; ``sigma`` per image or a number (0–1 scale)."""
@@ -306,12 +263,9 @@ class SSOPGAFlash(SSOPGABase):
             flash = flash.expand(-1, noisy.shape[1], -1, -1)
         x0 = positive(noisy, 100.0)
         lam = F.softplus(self.lam_raw)
-        k_box = [0]
 
-        def grad_fn(x: torch.Tensor) -> torch.Tensor:
-            k = k_box[0]
-            k_box[0] += 1
-            return lam[k] * (x - noisy)
+        def grad_fn(x: torch.Tensor, k: int) -> torch.Tensor:  # ∇f_k(x) = λ_k (x − y)
+            return lam[k] * self.physics.gradient(x, noisy)
 
         extra = sig[:, None, None, None].expand(-1, 1, *noisy.shape[-2:]) * 4.0  # σ≈0.3 → ≈1
         return self._unfold(x0, grad_fn, flash, extra, return_all)
@@ -321,7 +275,7 @@ class SSOPGAFlash(SSOPGABase):
 # registered constructors
 
 
-def _prox(channels: int, guide: int, extra: int, widths: Sequence[int], blocks: int, stages: int,
+def _make_prox(channels: int, guide: int, extra: int, widths: Sequence[int], blocks: int, stages: int,
           share: bool) -> GuidedProx | nn.ModuleList:
     if share:
         return GuidedProx(channels, guide, extra, widths, blocks, stages=stages)
@@ -335,7 +289,7 @@ def ssopga_pansharpen(sensor: str = "WV3", ratio: int = 4, stages: int = 4, upda
     """SSO-PGA pansharpening for ``sensor`` (its band count and MTF gains; ``ratio``)."""
     gains, pan_gain = sensor_gains(sensor)
     physics = Pansharpening(sensor, ratio, kernel_size=kernel_size)
-    prox = _prox(len(gains), 1, len(gains) if missing_bands else 0, widths, blocks, stages, share_prox)
+    prox = _make_prox(len(gains), 1, len(gains) if missing_bands else 0, widths, blocks, stages, share_prox)
     return SSOPGAPansharpen(physics, prox, stages, update, alpha_init, step_init, pan_gain, missing_bands)
 
 
@@ -343,12 +297,13 @@ def ssopga_flash(channels: int = 3, stages: int = 3, update: str = "sso", widths
                  blocks: int = 1, share_prox: bool = True, alpha_init: float = 0.1, step_init: float = 1.0,
                  sigma_train: float = 25 / 255) -> SSOPGAFlash:
     """σ-aware SSO-PGA flash-guided denoiser."""
-    prox = _prox(channels, channels, 1, widths, blocks, stages, share_prox)
+    prox = _make_prox(channels, channels, 1, widths, blocks, stages, share_prox)
     return SSOPGAFlash(FlashDenoising(channels), prox, stages, update, alpha_init, step_init, sigma_train)
 
 
 _TINY = {"stages": 2, "widths": (8, 16)}
-_PS = dict(architecture="ssopga", task="pansharpen", builder=ssopga_pansharpen, paper=PAPER, test_config=_TINY)
+_PS = dict(architecture="ssopga", task="pansharpen", builder=ssopga_pansharpen, paper=PAPER, test_config=_TINY,
+           lightning_module="zoo.training.RestorationModule")
 _FL = dict(architecture="ssopga", task="flash", builder=ssopga_flash, paper=PAPER, test_config=_TINY)
 
 register_model(ModelEntry(name="ssopga-pansharpen-wv", default_config={"sensor": "WV3", "update": "sso"},

@@ -31,6 +31,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.utils.files import atomic_write
+
 __all__ = [
     "lora_rank",
     "LoRALayer",
@@ -182,7 +184,6 @@ def save_adapters(module: nn.Module, path: str | Path, overwrite: bool = False) 
     """Write the adapters alone to a safetensors file (atomically; refuses to overwrite unless asked)."""
     from safetensors.torch import save_file
 
-    from zoo.hub.files import atomic_write
 
     path = Path(path)
     sd = {k: v.detach().contiguous().cpu() for k, v in lora_state_dict(module).items()}

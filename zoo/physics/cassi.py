@@ -39,7 +39,7 @@ import torch
 
 from zoo.physics.base import LinearPhysics, check_finite, fp32
 
-__all__ = ["SDCASSI", "load_cassi_mask", "random_mask", "REAL_SCALE"]
+__all__ = ["SDCASSI", "random_mask", "REAL_SCALE", "real_to_operator", "operator_to_real"]
 
 #: MST's real-data normalisation of a measurement: ``meas = y / C · 2 · 1.2`` (× C is undone here)
 REAL_SCALE = 2 * 1.2
@@ -49,25 +49,6 @@ def random_mask(h: int, w: int, seed: int = 0) -> torch.Tensor:
     """A seeded random binary mask (placeholder until a real mask is loaded from a checkpoint)."""
     g = torch.Generator().manual_seed(seed)
     return (torch.rand(h, w, generator=g) > 0.5).float()
-
-
-def load_cassi_mask(path: str | Path, key: str = "mask") -> torch.Tensor:
-    """Read a 2-D coded aperture from a ``.mat`` file (``mask_256.mat``, ``mask_660.mat``)."""
-    from zoo.data.io import load_mat  # file reading lives with the data code; physics stays import-light
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask file {path} does not exist")
-    d = load_mat(path)
-    if key not in d:
-        raise KeyError(f"{path} has no key {key!r} (keys: {sorted(d)}); pass the mask's key")
-    m = np.asarray(d[key], dtype=np.float32)
-    if m.ndim == 3 and m.shape[-1] > 1 and np.allclose(m, m[..., :1]):
-        m = m[..., 0]  # a 3-D mask tiled over bands (mask3d) → the 2-D aperture
-    if m.ndim != 2:
-        raise ValueError(f"{path}:{key} has shape {m.shape}; SD-CASSI needs a 2-D coded aperture (H, W)")
-    check_finite(torch.from_numpy(m), f"mask {path}")
-    return torch.from_numpy(m.copy())
 
 
 class SDCASSI(LinearPhysics):
@@ -112,7 +93,7 @@ class SDCASSI(LinearPhysics):
         n, _, h, w = x_shape
         return (n, 1, h, w + self.spread)
 
-    def _resolve_mask(self, mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    def resolve_mask(self, mask: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
         """The mask as ``(N|1, 1, H, W)`` in ``like``'s dtype/device."""
         m = self.mask if mask is None else torch.as_tensor(mask)
         if m.ndim == 2:
@@ -125,7 +106,7 @@ class SDCASSI(LinearPhysics):
             check_finite(m, "mask")
         return m.to(device=like.device, dtype=like.dtype)
 
-    def _check_cube(self, x: torch.Tensor) -> None:
+    def check_cube(self, x: torch.Tensor) -> None:
         if x.ndim != 4:
             raise ValueError(
                 f"SD-CASSI expects a cube batch (N, C={self.bands}, H, W), got shape {tuple(x.shape)}; "
@@ -174,8 +155,8 @@ class SDCASSI(LinearPhysics):
     # -- operator ------------------------------------------------------------------------------
     @fp32
     def A(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:  # noqa: N802
-        self._check_cube(x)
-        m = self._resolve_mask(mask, x)
+        self.check_cube(x)
+        m = self.resolve_mask(mask, x)
         if tuple(m.shape[-2:]) != tuple(x.shape[-2:]):
             raise ValueError(
                 f"cube is {x.shape[-2]}×{x.shape[-1]} but the mask is {m.shape[-2]}×{m.shape[-1]}: crop the cube, or "
@@ -186,7 +167,7 @@ class SDCASSI(LinearPhysics):
     @fp32
     def A_adjoint(self, y: torch.Tensor, mask: torch.Tensor | None = None,  # noqa: N802
                   img_size: Sequence[int] | None = None) -> torch.Tensor:
-        m = self._resolve_mask(mask, y)
+        m = self.resolve_mask(mask, y)
         self._check_meas(y, m, img_size)
         return m * self.shift_back(y)
 
@@ -194,7 +175,7 @@ class SDCASSI(LinearPhysics):
     def A_dagger(self, y: torch.Tensor, mask: torch.Tensor | None = None,  # noqa: N802
                  img_size: Sequence[int] | None = None) -> torch.Tensor:
         """The benchmark's initial estimate ``shift_back(y / C · 2)`` (no mask: MST's "H" input)."""
-        m = self._resolve_mask(mask, y)
+        m = self.resolve_mask(mask, y)
         self._check_meas(y, m, img_size)
         return self.shift_back(y * (2.0 / self.bands))
 
@@ -202,7 +183,7 @@ class SDCASSI(LinearPhysics):
     def phi_phit(self, mask: torch.Tensor | None = None, like: torch.Tensor | None = None) -> torch.Tensor:
         """Diagonal of ``AAᵀ``: ``Σ_k shift(M)²`` as ``(N|1, 1, H, W')``, zeros replaced by 1."""
         ref = like if like is not None else self.mask
-        m = self._resolve_mask(mask, ref)
+        m = self.resolve_mask(mask, ref)
         s = self.shift((m * m).expand(-1, self.bands, -1, -1)).sum(1, keepdim=True)
         return torch.where(s == 0, torch.ones_like(s), s)
 
@@ -244,3 +225,13 @@ class SDCASSI(LinearPhysics):
 
     def extra_repr(self) -> str:
         return f"bands={self.bands}, step={self.step}, mask={tuple(self.mask.shape)}"
+
+
+def real_to_operator(meas: torch.Tensor, bands: int = 28) -> torch.Tensor:
+    """A real capture normalised like MST's (``y/C·2·1.2``) → operator units ``y``."""
+    return meas * (bands / REAL_SCALE)
+
+
+def operator_to_real(y: torch.Tensor, bands: int = 28) -> torch.Tensor:
+    """Operator units ``y`` → MST's real-capture normalisation (inverse of :func:`real_to_operator`)."""
+    return y * (REAL_SCALE / bands)

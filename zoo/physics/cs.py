@@ -32,7 +32,7 @@ from einops import rearrange
 
 from zoo.physics.base import LinearPhysics, check_finite, fp32
 
-__all__ = ["BlockCS", "orthonormal_gaussian", "load_ista_matrices"]
+__all__ = ["BlockCS", "orthonormal_gaussian"]
 
 
 def orthonormal_gaussian(m: int, n: int, seed: int = 0) -> torch.Tensor:
@@ -41,31 +41,6 @@ def orthonormal_gaussian(m: int, n: int, seed: int = 0) -> torch.Tensor:
     a = torch.randn(n, m, generator=g, dtype=torch.float64)
     q, _ = torch.linalg.qr(a)
     return q.T.contiguous().float()
-
-
-def load_ista_matrices(root: str | Path, ratio: float, block: int = 33) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Read ``phi_0_{r}_1089.mat`` (key ``phi``) and ``Initialization_Matrix_{r}.mat`` (``Qinit``).
-
-    ``root`` is the folder holding them (``$ZOO_DATA/cs/phi``). Qinit is ``None`` when its file is
-    absent (the 50 % files were never published).
-    """
-    import scipy.io as sio
-
-    root = Path(root)
-    r = int(round(ratio * 100))
-    n = block * block
-    f_phi = root / f"phi_0_{r}_{n}.mat"
-    if not f_phi.is_file():
-        have = sorted(p.name for p in root.glob("phi_0_*_*.mat")) if root.is_dir() else []
-        raise FileNotFoundError(
-            f"no ISTA-Net sampling matrix for ratio {ratio} at {f_phi} (found: {have or 'nothing'}). "
-            "The files come from github.com/jianzhangcs/ISTA-Net-PyTorch (sampling_matrix/); "
-            "omit phi_path to use a seeded orthonormal Gaussian matrix instead."
-        )
-    phi = torch.from_numpy(np.asarray(sio.loadmat(f_phi)["phi"], dtype=np.float32))
-    f_q = root / f"Initialization_Matrix_{r}.mat"
-    q = torch.from_numpy(np.asarray(sio.loadmat(f_q)["Qinit"], dtype=np.float32)) if f_q.is_file() else None
-    return phi, q
 
 
 class BlockCS(LinearPhysics):
@@ -116,6 +91,10 @@ class BlockCS(LinearPhysics):
             self.register_buffer("qinit", qinit.clone() if qinit is not None else None)
 
     # -- shapes -------------------------------------------------------------------------------
+    @property
+    def tile_multiple(self) -> int:
+        return self.block
+
     def y_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
         *lead, h, w = x_shape
         return (*lead[:-1], self.m, math.ceil(h / self.block), math.ceil(w / self.block))

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from zoo.physics.base import LinearPhysics, check_finite, fp32
 
-__all__ = ["SENSORS", "Pansharpening", "mtf_sigma", "gaussian_kernel1d", "interp23tap", "wald_reduce", "sensor_gains"]
+__all__ = ["SENSORS", "Pansharpening", "mtf_sigma", "gaussian_kernel1d", "interp23tap", "wald_reduce", "sensor_gains", "random_band_mask", "fill_missing", "per_pixel"]
 
 # MTF gains at Nyquist: (MS bands, PAN). Vivone et al.'s toolbox (MTF.m / MTF_PAN.m) values.
 SENSORS: dict[str, tuple[tuple[float, ...], float]] = {
@@ -160,6 +160,10 @@ class Pansharpening(LinearPhysics):
         kernel_size: MTF filter taps (41 as in the toolbox).
         offset: decimation phase (default ``r // 2``).
     """
+
+    @property
+    def tile_multiple(self) -> int:
+        return self.ratio
 
     def __init__(
         self,
@@ -318,3 +322,29 @@ def wald_reduce(ms: torch.Tensor, pan: torch.Tensor, sensor: str | None = None, 
     op_pan = Pansharpening(None, ratio, gains=[pan_gain])
     op_ms.check_inputs(ms, pan)
     return op_ms.A_ms(ms.float()), op_pan.A_ms(pan.float())
+
+
+def random_band_mask(n: int, c: int, frac: float, generator: torch.Generator | None = None,
+                     device: torch.device | str = "cpu") -> torch.Tensor:
+    """(N, C) availability mask with ``round(frac·C)`` random bands dropped per image (≥ 1 kept)."""
+    drop = min(c - 1, int(round(frac * c)))
+    m = torch.ones(n, c)
+    for i in range(n):
+        idx = torch.randperm(c, generator=generator)[:drop]
+        m[i, idx] = 0
+    return m.to(device)
+
+
+def fill_missing(ms: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Fill masked MS samples with the per-pixel mean of the available bands (image mean where none)."""
+    m = per_pixel(mask, ms)
+    cnt = m.sum(1, keepdim=True)
+    pix = (ms * m).sum(1, keepdim=True) / cnt.clamp_min(1)
+    glob = (ms * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
+    pix = torch.where(cnt > 0, pix, glob[:, None, None, None].expand_as(pix))
+    return torch.where(m > 0, ms, pix.expand_as(ms))
+
+
+def per_pixel(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """An (N, C) per-band or (N, C, h, w) per-pixel availability mask as an (N, C, h, w) tensor like ``like``."""
+    return mask[..., None, None].expand_as(like) if mask.ndim == 2 else mask.expand_as(like)

@@ -3,33 +3,94 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.pytorch.loggers import CSVLogger
 
-from zoo.hub.files import atomic_write
+from zoo.utils.files import atomic_write
 
-__all__ = ["ExportWeights", "ThroughputLog"]
+__all__ = ["ExportWeights", "RunCSVLogger", "ThroughputLog"]
+
+
+class RunCSVLogger(CSVLogger):
+    """Lightning's ``CSVLogger`` whose ``save_dir`` defaults to the trainer's ``default_root_dir``.
+
+    With ``save_dir=None`` the folder is resolved when fit/validate starts (by ``ExportWeights.setup``,
+    the first hook that sees the trainer; without that callback, by the first write, from the working
+    directory), so a recipe names its run folder once, in ``trainer.default_root_dir``, and the logs
+    land in ``<default_root_dir>/<name>/version_N`` as with an explicit ``save_dir``.
+    """
+
+    def __init__(self, save_dir: str | None = None, name: str = "logs", version: int | str | None = None,
+                 prefix: str = "", flush_logs_every_n_steps: int = 100) -> None:
+        super().__init__(save_dir if save_dir is not None else os.curdir, name=name, version=version, prefix=prefix,
+                         flush_logs_every_n_steps=flush_logs_every_n_steps)
+        self._follows_root, self._given_version = save_dir is None, version
+
+    def follow(self, root_dir: str | os.PathLike) -> None:
+        """Point an unresolved logger (``save_dir=None``) at ``root_dir``; an explicit ``save_dir`` stays."""
+        if not self._follows_root:
+            return
+        self._follows_root = False
+        self._save_dir = self._root_dir = os.fspath(root_dir)
+        self._fs = get_filesystem(self._root_dir)
+        self._experiment = None
+        self._version = self._given_version  # a version counted in the provisional folder (the profiler asks early)
+
+    def _resolved(self) -> "RunCSVLogger":
+        if self._follows_root:  # nothing pointed it at a run folder (no ExportWeights): the working directory
+            self.follow(os.getcwd())
+        return self
+
+    @property
+    def experiment(self):  # type: ignore[override]
+        # Lightning creates the experiment before any callback hook runs (``_call_setup_hook``); an unresolved logger
+        # answers None then, instead of creating ./<name>/version_0, and is resolved by ExportWeights.setup.
+        return None if self._follows_root else super().experiment
+
+    def log_hyperparams(self, params=None) -> None:
+        CSVLogger.log_hyperparams(self._resolved(), params)
+
+    def log_metrics(self, metrics, step=None) -> None:
+        CSVLogger.log_metrics(self._resolved(), metrics, step)
+
+    def save(self) -> None:
+        CSVLogger.save(self._resolved())
 
 
 class ExportWeights(L.Callback):
     """Write the network's weights (``model.safetensors``) + ``config.json`` + a learning curve.
 
     Written after every validation and at the end of fit, atomically, into ``dirpath``; this is
-    the folder a later phase (``phase1_weights``) or ``zoo export`` reads.
-    ``learning_curve.json`` records (step, epoch, wall seconds, train loss, val metrics).
+    the folder a later phase (``phase1_weights``) or ``zoo export`` reads. ``dirpath=None`` (the
+    recipes' default) means ``<trainer.default_root_dir>/export``, resolved in ``setup``, where the
+    trainer is known; a ``RunCSVLogger`` with ``save_dir=None`` is pointed at the same run folder
+    there. ``learning_curve.json`` records (step, epoch, wall seconds, train loss, val metrics).
     """
 
-    def __init__(self, dirpath: str, overwrite: bool = True) -> None:
+    def __init__(self, dirpath: str | None = None, overwrite: bool = True) -> None:
         super().__init__()
-        self.dirpath, self.overwrite = Path(dirpath), overwrite
+        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self.overwrite = overwrite
         self.curve: list[dict] = []
         self.t0 = time.time()
 
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.dirpath is None:
+            self.dirpath = Path(trainer.default_root_dir) / "export"
+        for logger in trainer.loggers:
+            if isinstance(logger, RunCSVLogger):
+                logger.follow(trainer.default_root_dir)
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.t0 = time.time()
+        if self.dirpath is None:  # setup not called (a hand-driven loop): resolve here
+            self.dirpath = Path(trainer.default_root_dir) / "export"
         if (self.dirpath / "model.safetensors").exists() and not self.overwrite:
             raise FileExistsError(f"{self.dirpath}/model.safetensors exists; set overwrite: true to replace it")
 
@@ -61,11 +122,12 @@ class ThroughputLog(L.Callback):
 
     The first ``warmup`` steps (CUDA/cuDNN autotuning, loader start-up) are excluded. Written at
     the end of fit, atomically; used to size equal-step budgets of runs that share one machine
-    (``scripts/gpu_session.sh``), not as a benchmark: shared machines are noisy.
+    (``experiments/gpu_session.sh``), not as a benchmark: shared machines are noisy.
 
     Example:
-        ``zoo fit --config recipes/X.yaml --trainer.max_steps=60 --trainer.callbacks=zoo.training.ThroughputLog
-        --trainer.callbacks.path=rate.json`` (the form ``scripts/gpu_session.sh`` uses)
+        ``zoo fit --config recipes/_base/trainer.yaml --config recipes/ssopga/flash/train.yaml --trainer.max_steps=60
+        --trainer.callbacks=zoo.training.ThroughputLog --trainer.callbacks.path=rate.json`` (the form
+        ``experiments/gpu_session.sh`` uses)
     """
 
     def __init__(self, path: str, warmup: int = 10) -> None:

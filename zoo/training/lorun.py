@@ -62,7 +62,7 @@ class LoRunModule(RestorationModule):
 
     def lr_scale(self, name: str) -> float:
         scale = super().lr_scale(name)
-        if getattr(self.net, "mode", None) == "lora" and name.startswith("net.denoiser.") and not is_adapter_key(name):
+        if self.net.mode == "lora" and name.startswith("net.denoiser.") and not is_adapter_key(name):
             scale *= self.hparams.base_lr_scale
         return scale
 
@@ -71,12 +71,3 @@ class LoRunModule(RestorationModule):
         if self._grow_rank:
             sd = grow_adapters(sd, self.net)
         self.net.load_state_dict(sd, strict=True)
-
-    def export_config(self) -> dict[str, Any]:
-        cfg = super().export_config()
-        phys = getattr(self.net, "physics", None)
-        if phys is not None and hasattr(phys, "qinit"):
-            # the weights carry Φ/Qinit: rebuild without the data folder
-            cfg.update(phi_init="checkpoint", qinit=phys.qinit is not None)
-            cfg.pop("data_root", None)
-        return cfg

@@ -9,14 +9,15 @@
   LoRun-9 (every weight but the mask is copied; the base stays frozen, the adapters are fine-tuned
   under the 660² mask with shot noise) and ``adapters_out`` = where the adapters alone are saved.
 
-Exported configs say ``mask_init: checkpoint``: the mask is a buffer inside the weights, so a
-checkpoint rebuilds without the data folder.
+Exported configs say ``mask_init: checkpoint`` (:meth:`~zoo.models.lorun_cassi.LoRunCASSI.export_config`):
+the mask is a buffer inside the weights, so a checkpoint rebuilds without the data folder.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from zoo.nn.lora import save_adapters
 from zoo.training.lorun import LoRunModule
 from zoo.training.module import read_state_dict
 
@@ -39,20 +40,11 @@ class LoRunCASSIModule(LoRunModule):
         if transfer_weights:
             self.net.init_from_model(read_state_dict(transfer_weights), physics=False)
 
-    def export_config(self) -> dict[str, Any]:
-        cfg = dict(self.hparams.model_config or {})
-        cfg.update(mask_init="checkpoint", mask_size=[int(s) for s in self.net.physics.mask.shape])
-        cfg.pop("data_root", None)
-        cfg.pop("mask_file", None)
-        return cfg
-
     def _save_adapters(self) -> None:
         if not self.hparams.adapters_out or self.net.mode != "lora" or self.trainer.sanity_checking:
             return
         if self.trainer.global_rank != 0:
             return
-        from zoo.nn.lora import save_adapters
-
         save_adapters(self.net.denoiser, self.hparams.adapters_out, overwrite=True)
 
     def on_validation_end(self) -> None:

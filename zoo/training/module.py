@@ -21,8 +21,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import zoo
+from zoo.api import load
+from zoo.data.model_files import resolve_model_files
 from zoo.metrics import ergas, psnr, sam, ssim
+from zoo.models.base import Restorer
+from zoo.registry import create
 
 __all__ = ["RestorationModule"]
 
@@ -68,7 +71,8 @@ class RestorationModule(L.LightningModule):
         self.save_hyperparameters()
         if loss not in ("l1", "mse", "rmse", "charbonnier"):
             raise ValueError(f"loss must be l1, mse, rmse or charbonnier, got {loss!r}")
-        self.net: nn.Module = zoo.create(model, **(model_config or {}))
+        # data files a config names (ISTA Φ, a CASSI mask) are read here, never by the builders
+        self.net: Restorer = create(model, **resolve_model_files(model, model_config))
         if init_weights:
             self.load_init_weights(init_weights)
         self.test_names: list[str] = []
@@ -83,8 +87,8 @@ class RestorationModule(L.LightningModule):
         return self.hparams.physics_lr_scale if name.startswith("net.physics.") else 1.0
 
     def export_config(self) -> dict[str, Any]:
-        """The registry config that rebuilds ``self.net`` for a zoo checkpoint."""
-        return dict(self.hparams.model_config or {})
+        """The registry config that rebuilds ``self.net`` for a zoo checkpoint (no data files)."""
+        return self.net.export_config(dict(self.hparams.model_config or {}))
 
     # -- forward ---------------------------------------------------------------------------------
     def inputs(self, batch: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +122,8 @@ class RestorationModule(L.LightningModule):
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite training loss at step {self.global_step}: lower lr or use fp32")
         self.log("train/loss", loss, prog_bar=True, batch_size=target.shape[0])
+        for k, v in self.net.diagnostics().items():
+            self.log(f"train/{k}", v, batch_size=target.shape[0])
         return loss
 
     def _evaluate(self, batch: dict[str, Any], stage: str, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
@@ -136,6 +142,8 @@ class RestorationModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._evaluate(batch, "val", dataloader_idx)
+        for k, v in self.net.diagnostics().items():  # e.g. the smallest iterate: its worst case
+            self.log(f"val/{k}", v, batch_size=1, reduce_fx="min")
 
     def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._evaluate(batch, "test", dataloader_idx)
@@ -189,4 +197,4 @@ def read_state_dict(ref: str) -> dict[str, torch.Tensor]:
         return {k[len("net."):]: v for k, v in ck["state_dict"].items() if k.startswith("net.")}
     if p.exists():
         raise ValueError(f"cannot read weights from {p}: expected .safetensors or a Lightning .ckpt")
-    return zoo.load(ref).state_dict()
+    return load(ref).state_dict()

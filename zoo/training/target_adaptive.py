@@ -4,7 +4,7 @@ restore, from that input alone (no reference), then restore it.
 A network trained on some scenes, sensors or cameras meets an image the training set did not hold.
 Each task has a self-supervised signal in its own inputs:
 
-* **pansharpening** (:func:`target_adapt`; Scarpa et al., "Target-adaptive CNN-based
+* **pansharpening** (:func:`wald_adapt`; Scarpa et al., "Target-adaptive CNN-based
   pansharpening", TGRS 2018) — reduce the input pair once more with the network's physics
   (Wald's protocol) and learn to map it back to the input MS::
 
@@ -13,7 +13,7 @@ Each task has a self-supervised signal in its own inputs:
   (``M`` the band-availability mask when bands are missing). Each step sees the pair under one of
   the 8 flips/rotations (applied before the reduction, so the decimation phase stays exact) and,
   for images larger than ``crop`` MS pixels, a random crop aligned to the ratio.
-* **flash-guided denoising** (:func:`recorrupted_adapt`; Pang et al., "Recorrupted-to-Recorrupted",
+* **flash-guided denoising** (:func:`r2r_adapt`; Pang et al., "Recorrupted-to-Recorrupted",
   CVPR 2021) — for Gaussian noise of known σ, with ``z ~ N(0, σ²I)`` drawn afresh::
 
       y_in = y + α z,   y_tgt = y − z / α
@@ -27,10 +27,10 @@ The caller's network is never modified. The adapted copy is in eval mode without
 
 Example:
     >>> import torch, zoo
-    >>> from zoo.training.target_adaptive import target_adapt
+    >>> from zoo.training.target_adaptive import wald_adapt
     >>> net = zoo.create("ssopga-pansharpen-wv", stages=2, widths=(8, 16))
     >>> inputs = net.measure(torch.rand(1, 8, 128, 128))
-    >>> adapted = target_adapt(net, inputs["ms"], inputs["pan"], steps=2)
+    >>> adapted = wald_adapt(net, inputs["ms"], inputs["pan"], steps=2)
     >>> tuple(adapted(**inputs).shape), adapted is net
     ((1, 8, 128, 128), False)
 """
@@ -44,21 +44,16 @@ from typing import Any, Callable
 import torch
 import torch.nn as nn
 
+from zoo.data.base import d4
 from zoo.physics.flash import FlashDenoising
-from zoo.physics.pansharpen import INTERP_MIN
+from zoo.physics.pansharpen import INTERP_MIN, Pansharpening
 
-__all__ = ["target_adapt", "recorrupted_adapt", "target_adaptive_setting", "DEFAULTS"]
+__all__ = ["wald_adapt", "r2r_adapt", "target_adapt", "recorrupted_adapt", "DEFAULTS"]
 
-# per task: steps, lr and the task's own knobs (the bench records these beside its +TA<steps> sets)
+# per task: steps, lr and the method's own knobs (zoo.tasks records them beside the bench's +TA<steps> sets)
 DEFAULTS: dict[str, dict[str, Any]] = {
     "pansharpen": {"steps": 200, "lr": 1e-4, "crop": 128},
     "flash": {"steps": 60, "lr": 1e-4, "alpha": 0.5, "crop": 96, "batch": 8},
-}
-_METHOD = {
-    "pansharpen": "fine-tune a copy on the input pair's own Wald-reduced version (inputs only, no reference), "
-                  "L1, Adam, one D4 flip/rotation per step (Scarpa et al. 2018, target-adaptive)",
-    "flash": "fine-tune a copy on recorrupted pairs of the noisy input (y + a z -> y - z/a, z ~ N(0, s^2), MSE, "
-             "Adam; inputs and the known s only, no reference; Pang et al. 2021, Recorrupted-to-Recorrupted)",
 }
 
 
@@ -92,12 +87,7 @@ def _fit(net: nn.Module, batch_fn: Callable[[int, torch.Generator], tuple[dict, 
     return adapted
 
 
-def _d4(t: torch.Tensor, k: int) -> torch.Tensor:
-    t = torch.rot90(t, k % 4, (-2, -1))
-    return t.flip(-1) if k >= 4 else t
-
-
-def target_adapt(net: nn.Module, ms: torch.Tensor, pan: torch.Tensor, ms_mask: torch.Tensor | None = None,
+def wald_adapt(net: nn.Module, ms: torch.Tensor, pan: torch.Tensor, ms_mask: torch.Tensor | None = None,
                  steps: int = DEFAULTS["pansharpen"]["steps"], lr: float = DEFAULTS["pansharpen"]["lr"],
                  crop: int = DEFAULTS["pansharpen"]["crop"], seed: int = 0) -> nn.Module:
     """Return a copy of the pansharpening ``net`` fine-tuned on the input pair's reduced version.
@@ -110,8 +100,8 @@ def target_adapt(net: nn.Module, ms: torch.Tensor, pan: torch.Tensor, ms_mask: t
         crop: MS-pixel size of the random crops once the image is larger (bounds the cost per step).
         seed: seeds the crops, so the result is reproducible.
     """
-    if not hasattr(net, "reduce") or not hasattr(net, "physics"):
-        raise TypeError(f"target_adapt is for pansharpening networks (with .reduce), got {type(net).__name__}")
+    if not isinstance(net.physics, Pansharpening):
+        raise TypeError(f"wald_adapt is for pansharpening networks (Pansharpening physics), got {type(net).__name__}")
     _check(steps, lr)
     pan = net.physics.check_inputs(ms, pan)
     r = net.physics.ratio
@@ -133,8 +123,8 @@ def target_adapt(net: nn.Module, ms: torch.Tensor, pan: torch.Tensor, ms_mask: t
     def batch(i: int, g: torch.Generator) -> tuple[dict, torch.Tensor, torch.Tensor | None]:
         t = int(torch.randint(0, hc - c[0] + 1, (1,), generator=g)) // r * r
         left = int(torch.randint(0, wc - c[1] + 1, (1,), generator=g)) // r * r
-        a = _d4(ms[..., t : t + c[0], left : left + c[1]], i % 8)
-        b = _d4(pan[..., t * r : (t + c[0]) * r, left * r : (left + c[1]) * r], i % 8)
+        a = d4(ms[..., t : t + c[0], left : left + c[1]], i % 8)
+        b = d4(pan[..., t * r : (t + c[0]) * r, left * r : (left + c[1]) * r], i % 8)
         a_lr, b_lr = net.reduce(a, b)
         return {"ms": a_lr.clamp_min(0), "pan": b_lr.clamp_min(0), "ms_mask": mask}, a, mask
 
@@ -145,7 +135,7 @@ def target_adapt(net: nn.Module, ms: torch.Tensor, pan: torch.Tensor, ms_mask: t
     return _fit(net, batch, loss, steps, lr, seed, {"task": "pansharpen", "crop": crop})
 
 
-def recorrupted_adapt(net: nn.Module, noisy: torch.Tensor, flash: torch.Tensor, sigma: float | torch.Tensor,
+def r2r_adapt(net: nn.Module, noisy: torch.Tensor, flash: torch.Tensor, sigma: float | torch.Tensor,
                       steps: int = DEFAULTS["flash"]["steps"], lr: float = DEFAULTS["flash"]["lr"],
                       alpha: float = DEFAULTS["flash"]["alpha"], crop: int = DEFAULTS["flash"]["crop"],
                       batch: int = DEFAULTS["flash"]["batch"], seed: int = 0) -> nn.Module:
@@ -160,7 +150,7 @@ def recorrupted_adapt(net: nn.Module, noisy: torch.Tensor, flash: torch.Tensor, 
         crop, batch: each step trains on ``batch`` random ``crop``² crops (smaller images: whole).
         seed: seeds crops and recorruption noise, so the result is reproducible.
     """
-    if not isinstance(getattr(net, "physics", None), FlashDenoising):
+    if not isinstance(net.physics, FlashDenoising):
         raise TypeError(f"recorrupted_adapt is for flash-guided denoisers (FlashDenoising physics), got {type(net).__name__}")
     _check(steps, lr)
     if not alpha > 0:
@@ -188,8 +178,6 @@ def recorrupted_adapt(net: nn.Module, noisy: torch.Tensor, flash: torch.Tensor, 
                 {"task": "flash", "alpha": alpha, "crop": crop, "batch": batch})
 
 
-def target_adaptive_setting(task: str, steps: int) -> dict[str, Any]:
-    """The settings of a task's target-adaptive inference, as recorded beside benchmark results."""
-    if task not in DEFAULTS:
-        raise ValueError(f"no target-adaptive inference for task {task!r}; known: {sorted(DEFAULTS)}")
-    return {"method": _METHOD[task], **DEFAULTS[task], "steps": steps, "seed": 0}
+# the names of earlier releases
+target_adapt = wald_adapt
+recorrupted_adapt = r2r_adapt

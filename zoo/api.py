@@ -1,0 +1,104 @@
+"""The public face: ``create``, ``load``, ``list_models`` — the one module that joins registry and hub.
+
+``load(name)`` checks the name once against the registry, resolves and verifies the weights in
+:mod:`zoo.hub` (explicit path → ``ZOO_CHECKPOINTS`` / ``checkpoints/`` → Hugging Face cache →
+download at the pinned revision, every file sha256-checked), builds the network from the
+registry and loads the weights strictly.
+
+Example:
+    >>> import zoo
+    >>> "lorun-cs-r25" in zoo.list_models("lorun-cs-*", pretrained=True)
+    True
+    >>> net = zoo.load("lorun-cs-r25")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from zoo.hub.loading import folder_config, load_state_dict_strict
+from zoo.hub.manifest import CheckpointRecord, load_manifest
+from zoo.hub.meta import set_meta_provider
+from zoo.hub.resolve import files_from_path, get_record, resolve_files
+from zoo.registry import ModelEntry, UnknownModelError, create, get_entry, registered
+
+__all__ = ["create", "load", "list_models", "get_entry", "checkpoint", "ModelEntry", "UnknownModelError"]
+
+
+def _meta(name: str) -> dict[str, str]:
+    e = get_entry(name)
+    return {"architecture": e.architecture, "task": e.task, "description": e.description, "paper": e.paper,
+            "licence": e.licence}
+
+
+set_meta_provider(_meta)
+
+
+def list_models(pattern: str = "*", task: str | None = None, pretrained: bool | None = None) -> list[str]:
+    """Sorted registry names matching a glob ``pattern``.
+
+    Args:
+        pattern: shell-style glob, e.g. ``"lorun-*"``.
+        task: keep only this task (``cs``, ``cassi``, ...).
+        pretrained: ``True`` keeps names with a checkpoint in the manifest, ``False`` those without.
+    """
+    names = registered(pattern, task)
+    if pretrained is None:
+        return names
+    have = set(load_manifest().checkpoints)
+    return [n for n in names if (n in have) == pretrained]
+
+
+def checkpoint(name: str) -> CheckpointRecord | None:
+    """The manifest record of ``name``'s pretrained weights (``None`` if it has none)."""
+    get_entry(name)
+    return load_manifest().checkpoints.get(name)
+
+
+def load(name: str, *, path: str | os.PathLike | None = None, device: str | torch.device | None = None,
+         verify: bool = True) -> nn.Module:
+    """Build ``name`` with its verified pretrained weights, in eval mode.
+
+    ``verify=False`` with a ``path`` loads your own weights of a published model (a fine-tune:
+    their hashes differ from the manifest's) with the config of the folder's ``config.json``, and
+    warns that nothing was verified; a ``path`` for a name the manifest does not list does the same.
+
+    Raises:
+        UnknownModelError: unknown name.
+        CheckpointNotFoundError: no checkpoint for ``name`` (lists the names that have one) or no
+            source has the files.
+        ChecksumError: a file differs from the manifest (never loaded).
+        StateDictMismatchError: strict loading failed.
+
+    Example:
+        >>> import zoo
+        >>> net = zoo.load("lorun-cs-r25")  # doctest: +SKIP
+    """
+    from safetensors.torch import load_file
+
+    get_entry(name)
+    manifest = load_manifest()
+    if path is None and not verify:
+        raise ValueError("verify=False applies to your own weights: pass their path too")
+    config: dict[str, Any]
+    if path is not None and (name not in manifest.checkpoints or not verify):
+        weights = files_from_path(path, ["model.safetensors"])["model.safetensors"]
+        listed = name in manifest.checkpoints
+        config = {**(dict(get_record(name, manifest).config) if listed else {}), **folder_config(name, weights)}
+        why = "verify=False" if listed else f"{name} has no manifest record"
+        warnings.warn(f"{why}: loading {weights} without sha256 verification", stacklevel=2)
+    else:
+        record = get_record(name, manifest)
+        weights = resolve_files(name, path, files=["model.safetensors"], manifest=manifest)["model.safetensors"]
+        config = dict(record.config)
+    net = create(name, **config)
+    load_state_dict_strict(net, load_file(str(weights), device="cpu"), source=f"weights {weights}")
+    net.eval()
+    if device is not None:
+        net.to(device)
+    return net

@@ -1,0 +1,63 @@
+"""``zoo restore NAME INPUT -o OUTPUT``: the options come from the tasks (:attr:`zoo.tasks.Task.options`)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from zoo.api import get_entry, load
+from zoo.tasks import all_tasks, get_task, restore_file, tasks_adapting, tasks_taking
+
+__all__ = ["add_commands"]
+
+
+def _task_options() -> dict[str, object]:
+    """Every task's ``zoo restore`` options by name (the first declaration's help wins)."""
+    opts: dict[str, object] = {}
+    for t in all_tasks().values():
+        for o in t.options:
+            opts.setdefault(o.name, o)
+    return opts
+
+
+def cmd_restore(ns: argparse.Namespace) -> int:
+    task = get_task(get_entry(ns.name).task)
+    given = {k: getattr(ns, k) for k in _task_options() if getattr(ns, k) is not None}
+    if ns.adapt is not None:
+        given["adapt"] = ns.adapt
+    own = {o.name for o in task.options} | ({"adapt"} if task.adaptive else set())
+    wrong = sorted(set(given) - own)
+    if wrong:  # an option of another task would otherwise pass unnoticed
+        raise ValueError(f"{ns.name} is a {task.name!r} model; " + ", ".join(
+            f"--{k} is for {'/'.join(tasks_adapting() if k == 'adapt' else tasks_taking(k))} models"
+            for k in wrong) + ": drop it")
+    opts = {o.name: given.get(o.name, o.default) for o in task.options}
+    opts = {k: v for k, v in opts.items() if v is not None}
+    out = Path(ns.output)
+    if out.exists() and not ns.overwrite:
+        raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if not Path(ns.input).is_file():
+        raise FileNotFoundError(f"input {ns.input} does not exist")
+    # --weights are the user's own (a fine-tune): loaded without the published sha256, with a warning
+    net = load(ns.name, path=ns.weights, verify=ns.weights is None)
+    t = time.perf_counter()
+    msg, written = restore_file(task, net, ns.input, str(out), overwrite=ns.overwrite, adapt=given.get("adapt", 0), **opts)
+    print(f"{ns.name}: {msg} in {time.perf_counter() - t:.2f}s → {', '.join(map(str, written))}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("restore", help="restore a file with a pretrained model (options per task)")
+    s.add_argument("name")
+    s.add_argument("input")
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--weights", help="a checkpoint folder/file instead of the published one")
+    s.add_argument("--adapt", type=int, metavar="STEPS",
+                   help=f"{'/'.join(tasks_adapting())}: first fine-tune a copy of the model on INPUT alone for STEPS "
+                        "steps (target-adaptive; ~0.1-1 s a step on a CPU)")
+    for name, o in _task_options().items():
+        s.add_argument(f"--{name}", type=o.type, metavar=o.metavar,
+                       help=f"{'/'.join(tasks_taking(name))}: {o.help}" + (f" (default {o.default})" if o.default is not None else ""))
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=cmd_restore)
