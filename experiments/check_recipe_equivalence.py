@@ -78,8 +78,9 @@ def resolve_run_dir(cfg: dict) -> dict:
         if lg["init_args"].get("save_dir") is None:
             lg["init_args"]["save_dir"] = root
     for cb in tr.get("callbacks") or []:
-        if cb.get("class_path", "").endswith("ExportWeights") and cb["init_args"].get("dirpath") is None:
-            cb["init_args"]["dirpath"] = f"{root}/export"
+        if cb.get("class_path", "").endswith("ExportWeights"):
+            if cb["init_args"].get("dirpath") is None:
+                cb["init_args"]["dirpath"] = f"{root}/export"
     return cfg
 
 
@@ -107,10 +108,23 @@ def compare(stage: dict, text: str) -> list[str]:
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / f"{stage['id']}.yaml"
         p.write_text(text)
-        old = print_config(["--config", str(p)])
+        old = _drop_safety(print_config(["--config", str(p)]))
     new_args = [a for r in stage["recipe"] for a in ("--config", str(ROOT / r))] + list(stage["overrides"])
-    new = resolve_run_dir(print_config(new_args))
+    new = _drop_safety(resolve_run_dir(print_config(new_args)))
     return diff(old, new)
+
+
+def _drop_safety(cfg: dict) -> dict:
+    """Leave out what only decides what a run may overwrite or how it resumes, not what it trains: the
+    resumable checkpoint (``RunCheckpoint``, ``enable_checkpointing``) and ``ExportWeights.overwrite``,
+    added after the old stages ran."""
+    tr = cfg["trainer"]
+    tr["callbacks"] = [cb for cb in tr.get("callbacks") or [] if not cb.get("class_path", "").endswith("RunCheckpoint")]
+    for cb in tr["callbacks"]:
+        if cb.get("class_path", "").endswith("ExportWeights"):
+            cb.get("init_args", {}).pop("overwrite", None)
+    tr.pop("enable_checkpointing", None)
+    return cfg
 
 
 def main(argv: list[str]) -> int:

@@ -251,15 +251,40 @@ class FakeHub:
     """``HEAD``/``GET /{repo_id}/resolve/{revision}/{filename}`` with the headers hf_hub_download needs.
 
     huggingface_hub 2.4 reads ``X-Repo-Commit`` (commit), ``X-Linked-Etag`` or ``ETag`` (blob name),
-    ``X-Linked-Size`` or ``Content-Length`` (size) from the HEAD answer, then GETs the same URL.
+    ``X-Linked-Size`` or ``Content-Length`` (size) from the HEAD answer, then GETs the same URL
+    (``Range: bytes=N-`` answered with 206 when resuming).
+
+    ``mode`` makes the ``.safetensors`` file misbehave like a broken or hostile mirror (other files
+    are served normally): ``huge`` announces 2 GB and streams zeros; ``oversend`` announces the
+    right size but its GET sends 8 MiB more; ``drop`` closes every GET half-way; ``drop_once``
+    only the first; ``hang_head`` accepts the HEAD and never answers; ``stall`` sends the GET's
+    headers and then nothing; ``drip`` sends 64 bytes every 0.1 s. ``etags`` overrides the ETag
+    of a file (a lying server). ``sent`` counts the body bytes written.
     """
+
+    HUGE = 2_000_000_000
+    CAP = 8 << 20  # no mode ever sends more than this per GET
 
     def __init__(self) -> None:
         self.files: dict[tuple[str, str, str], bytes] = {}
+        self.etags: dict[tuple[str, str, str], str] = {}
         self.requests: list[tuple[str, str]] = []
+        self.mode = "good"
+        self.sent = 0
+        self.dropped = False
+        self.release = threading.Event()  # set by stop(): hanging handlers return
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            def _write(self, data: bytes) -> bool:
+                try:
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except OSError:  # the client gave up: fine
+                    return False
+                hub.sent += len(data)
+                return True
+
             def _answer(self, body: bool) -> None:
                 hub.requests.append((self.command, self.path))
                 m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", self.path)
@@ -271,18 +296,46 @@ class FakeHub:
                     self.end_headers()
                     return
                 _, rev, fname = m.groups()
+                mode = hub.mode if fname.endswith(".safetensors") else "good"
+                if mode == "hang_head" and not body:
+                    hub.release.wait(60)
+                    return
                 if fname.endswith(".safetensors"):  # LFS file: the ETag is its sha256
                     etag = hashlib.sha256(data).hexdigest()
                 else:  # regular git file: the ETag is its git blob sha1
                     etag = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-                self.send_response(200)
+                etag = hub.etags.get(m.groups(), etag)
+                size = hub.HUGE if mode == "huge" else len(data) + (hub.CAP if mode == "oversend" and body else 0)
+                start = 0
+                rng = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))
+                if body and rng and mode not in ("drop", "huge", "oversend"):
+                    start = int(rng.group(1))
+                self.send_response(206 if start else 200)
                 self.send_header("X-Repo-Commit", rev)
                 self.send_header("ETag", f'"{etag}"')
-                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Length", str(size - start))
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
-                if body:
-                    self.wfile.write(data)
+                if not body:
+                    return
+                if mode in ("huge", "oversend"):
+                    self._write(data if mode == "oversend" else b"")
+                    for _ in range(hub.CAP >> 16):
+                        if not self._write(b"\0" * (1 << 16)):
+                            return
+                elif mode == "drop" or (mode == "drop_once" and not hub.dropped):
+                    hub.dropped = True
+                    self._write(data[: len(data) // 2])  # then close: "peer closed connection"
+                elif mode == "stall":
+                    hub.release.wait(60)
+                elif mode == "drip":
+                    for i in range(start, len(data), 64):
+                        if hub.release.wait(0.1) or not self._write(data[i:i + 64]):
+                            return
+                else:
+                    self._write(data[start:])
 
             def do_HEAD(self) -> None:  # noqa: N802
                 self._answer(body=False)
@@ -303,6 +356,7 @@ class FakeHub:
             self.files[(repo, rev, p.name)] = p.read_bytes()
 
     def stop(self) -> None:
+        self.release.set()
         if self.thread.is_alive():
             self.server.shutdown()
             self.server.server_close()
@@ -341,7 +395,7 @@ def test_download_verify_cache_offline_tamper(hub, tmp_path, monkeypatch, tiny_w
     blob.write_bytes(blob.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(ChecksumError, match=rf"(?s)expected: sha256 [0-9a-f]{{64}}.*{re.escape(str(blob))}") as ei:
         zoo.load(NAME)
-    assert f"zoo prefetch --force {NAME}" in str(ei.value)
+    assert f"zoo prefetch {NAME}" in str(ei.value) and not blob.exists()  # evicted: a plain prefetch repairs it
 
 
 def test_offline_not_cached_explains_prefetch(hub, monkeypatch):
@@ -354,7 +408,7 @@ def test_offline_not_cached_explains_prefetch(hub, monkeypatch):
 def test_bad_bytes_on_server_refused(hub, tmp_path):
     key = (REPO, REV, "model.safetensors")
     hub.files[key] = hub.files[key][:-4] + b"XXXX"
-    with pytest.raises(ChecksumError, match="corrupt or modified"):
+    with pytest.raises(ChecksumError, match="announces sha256"):  # its ETag says so: refused before the GET
         zoo.load(NAME)
 
 

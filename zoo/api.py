@@ -14,17 +14,19 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from zoo.hub.loading import folder_config, load_state_dict_strict
+from zoo.hub.loading import folder_config, load_state_dict_strict, read_safetensors
 from zoo.hub.manifest import CheckpointRecord, load_manifest
 from zoo.hub.meta import set_meta_provider
-from zoo.hub.resolve import files_from_path, get_record, resolve_files
+from zoo.hub.resolve import files_from_path, get_record, read_verified_file
 from zoo.registry import ModelEntry, UnknownModelError, create, get_entry, registered
 
 __all__ = ["create", "load", "list_models", "get_entry", "checkpoint", "ModelEntry", "UnknownModelError"]
@@ -60,6 +62,23 @@ def checkpoint(name: str) -> CheckpointRecord | None:
     return load_manifest().checkpoints.get(name)
 
 
+def _check_config(name: str, config: dict[str, Any], sources: dict[str, Path | None]) -> None:
+    """Refuse keys ``name``'s builder does not take, naming them, the file each came from and the accepted keys."""
+    params = inspect.signature(get_entry(name).builder).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    bad: dict[str, list[str]] = {}
+    for k in config:
+        if k not in accepted:
+            bad.setdefault(str(sources.get(k) or "the manifest"), []).append(k)
+    if bad:
+        where = "; ".join(f"{', '.join(sorted(keys))} (in the config of {src})" for src, keys in bad.items())
+        raise ValueError(f"{name}: config key(s) its builder {get_entry(name).builder.__name__}() does not accept: "
+                         f"{where}; accepted keys: {', '.join(accepted)}. Fix or remove them in that file "
+                         f"(a typo, or a config of another model?).")
+
+
 def load(name: str, *, path: str | os.PathLike | None = None, device: str | torch.device | None = None,
          verify: bool = True) -> nn.Module:
     """Build ``name`` with its verified pretrained weights, in eval mode.
@@ -67,20 +86,21 @@ def load(name: str, *, path: str | os.PathLike | None = None, device: str | torc
     ``verify=False`` with a ``path`` loads your own weights of a published model (a fine-tune:
     their hashes differ from the manifest's) with the config of the folder's ``config.json``, and
     warns that nothing was verified; a ``path`` for a name the manifest does not list does the same.
+    Verified weights are read once: the bytes that were hashed are the bytes that are loaded.
 
     Raises:
         UnknownModelError: unknown name.
         CheckpointNotFoundError: no checkpoint for ``name`` (lists the names that have one) or no
             source has the files.
         ChecksumError: a file differs from the manifest (never loaded).
+        ValueError: the weights are not a valid safetensors file, or the config has a key the
+            model's builder does not accept (the file and the key(s) are named).
         StateDictMismatchError: strict loading failed.
 
     Example:
         >>> import zoo
         >>> net = zoo.load("lorun-cs-r25")  # doctest: +SKIP
     """
-    from safetensors.torch import load_file
-
     get_entry(name)
     manifest = load_manifest()
     if path is None and not verify:
@@ -89,15 +109,25 @@ def load(name: str, *, path: str | os.PathLike | None = None, device: str | torc
     if path is not None and (name not in manifest.checkpoints or not verify):
         weights = files_from_path(path, ["model.safetensors"])["model.safetensors"]
         listed = name in manifest.checkpoints
-        config = {**(dict(get_record(name, manifest).config) if listed else {}), **folder_config(name, weights)}
+        own = folder_config(name, weights)
+        config = {**(dict(get_record(name, manifest).config) if listed else {}), **own}
+        sources = {k: weights.parent / "config.json" if k in own else manifest.path for k in config}
         why = "verify=False" if listed else f"{name} has no manifest record"
         warnings.warn(f"{why}: loading {weights} without sha256 verification", stacklevel=2)
+        state = read_safetensors(weights)
+        bad = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+        if bad:  # unverified weights: say it is the weights, not the image, that hold NaN/Inf
+            raise ValueError(f"{weights}: weights {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} contain NaN/Inf "
+                             "values (a diverged training run?): use an earlier export")
     else:
         record = get_record(name, manifest)
-        weights = resolve_files(name, path, files=["model.safetensors"], manifest=manifest)["model.safetensors"]
+        weights, data = read_verified_file(name, "model.safetensors", path, manifest=manifest)
         config = dict(record.config)
+        sources = {k: manifest.path for k in config}
+        state = read_safetensors(weights, data)  # parsed from the hashed bytes, not read again
+    _check_config(name, config, sources)
     net = create(name, **config)
-    load_state_dict_strict(net, load_file(str(weights), device="cpu"), source=f"weights {weights}")
+    load_state_dict_strict(net, state, source=f"weights {weights}")
     net.eval()
     if device is not None:
         net.to(device)

@@ -1,20 +1,26 @@
-"""Restoring images with a zoo network: simulated measurement → reconstruction, tiled when large.
+"""Restoring images with a zoo network, tiled when large.
 
-Tiles are cut on a grid that is a multiple of the network's ``tile_multiple`` (the CS block: a
-block-separable operator measured on an aligned tile gives exactly the matching blocks of the
-full measurement), overlap by ``overlap`` pixels and are blended with linear ramps.
+* :func:`restore_tiled` — from a *clean* image: each tile is measured with the network's own
+  physics and reconstructed (CS: a block-separable operator measured on an aligned tile gives
+  exactly the matching blocks of the whole measurement).
+* :func:`restore_inputs_tiled` — from *given* inputs (a noisy image and its guide): every image
+  input of the same size is cut into the same tiles; non-image inputs (σ) pass unchanged. Exact for
+  pixel-wise physics up to the network's receptive field, which the overlap covers.
+
+Tiles lie on a grid that is a multiple of ``net.tile_multiple``, overlap by ``overlap`` pixels and
+are blended with linear ramps, so there are no seams; memory is bounded by the tile size.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from zoo.models.base import Restorer
 from zoo.physics.base import check_finite
 
-__all__ = ["simulate_and_restore", "restore", "restore_tiled"]
+__all__ = ["simulate_and_restore", "restore", "restore_tiled", "restore_inputs_tiled", "check_tiling"]
 
 
 def simulate_and_restore(net: Restorer, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -23,6 +29,19 @@ def simulate_and_restore(net: Restorer, x: torch.Tensor) -> tuple[torch.Tensor, 
     with torch.no_grad():
         inputs = net.measure(x)
         return net(**inputs).float(), inputs
+
+
+def check_tiling(tile: int, overlap: int, multiple: int = 1) -> tuple[int, int]:
+    """Validate the user's ``tile``/``overlap`` (in their own units) → values aligned to ``multiple``."""
+    if tile <= 0 or overlap < 0:
+        raise ValueError(f"tile must be > 0 and overlap >= 0 pixels, got tile={tile}, overlap={overlap}")
+    if overlap >= tile:
+        raise ValueError(f"overlap ({overlap}) must be smaller than tile ({tile})")
+    t, o = max(multiple, tile // multiple * multiple), overlap // multiple * multiple
+    if o >= t:
+        raise ValueError(f"tile {tile} and overlap {overlap} round to {t} and {o} on this model's {multiple}-pixel "
+                         f"grid: the overlap must stay below the tile; use a tile of at least {o + multiple}")
+    return t, o
 
 
 def _ramp(n: int, ov: int, first: bool, last: bool, like: torch.Tensor) -> torch.Tensor:
@@ -36,16 +55,11 @@ def _ramp(n: int, ov: int, first: bool, last: bool, like: torch.Tensor) -> torch
     return w
 
 
-def restore_tiled(net: Restorer, x: torch.Tensor, tile: int = 264, overlap: int = 33) -> torch.Tensor:
-    """Like :func:`simulate_and_restore` on ``tile×tile`` tiles (multiples of ``net.tile_multiple``), blended."""
-    m = int(net.tile_multiple)
-    tile, overlap = max(m, tile // m * m), overlap // m * m
-    h, w = x.shape[-2:]
-    if h <= tile and w <= tile:
-        return simulate_and_restore(net, x)[0]
-    if tile <= overlap:
-        raise ValueError(f"tile ({tile}) must exceed overlap ({overlap})")
-    out = torch.zeros_like(x, dtype=torch.float32)
+def _tiled(size: tuple[int, int], out_shape: tuple[int, ...], tile: int, overlap: int, m: int,
+           run: Callable[[int, int, int, int], torch.Tensor], like: torch.Tensor) -> torch.Tensor:
+    """Blend ``run(top, bottom, left, right)`` over aligned, overlapping tiles of an ``size`` image."""
+    h, w = size
+    out = torch.zeros(out_shape, dtype=torch.float32, device=like.device)
     acc = torch.zeros_like(out)
     step = tile - overlap
 
@@ -57,14 +71,44 @@ def restore_tiled(net: Restorer, x: torch.Tensor, tile: int = 264, overlap: int 
 
     ys, xs = spans(h), spans(w)
     for i, (t, b) in enumerate(ys):
-        for j, (l, r) in enumerate(xs):
-            rec = simulate_and_restore(net, x[..., t:b, l:r])[0]
+        for j, (left, r) in enumerate(xs):
+            rec = run(t, b, left, r)
             wy = _ramp(b - t, overlap, i == 0, i == len(ys) - 1, out)
-            wx = _ramp(r - l, overlap, j == 0, j == len(xs) - 1, out)
+            wx = _ramp(r - left, overlap, j == 0, j == len(xs) - 1, out)
             wt = wy[:, None] * wx[None, :]
-            out[..., t:b, l:r] += rec * wt
-            acc[..., t:b, l:r] += wt
+            out[..., t:b, left:r] += rec * wt
+            acc[..., t:b, left:r] += wt
     return out / acc.clamp_min(1e-8)
+
+
+def restore_tiled(net: Restorer, x: torch.Tensor, tile: int = 264, overlap: int = 33) -> torch.Tensor:
+    """Like :func:`simulate_and_restore` on ``tile×tile`` tiles (multiples of ``net.tile_multiple``), blended."""
+    tile, overlap = check_tiling(tile, overlap, int(net.tile_multiple))
+    h, w = x.shape[-2:]
+    if h <= tile and w <= tile:
+        return simulate_and_restore(net, x)[0]
+    return _tiled((h, w), tuple(x.shape), tile, overlap, int(net.tile_multiple),
+                  lambda t, b, l, r: simulate_and_restore(net, x[..., t:b, l:r])[0], x)
+
+
+def restore_inputs_tiled(net: Restorer, inputs: dict[str, Any], tile: int = 512, overlap: int = 32,
+                         like: str | None = None) -> torch.Tensor:
+    """``net(**inputs)`` on tiles: every 4-D input of the size of ``inputs[like]`` (default: the first
+    4-D input) is cut into the same tiles; other inputs are passed unchanged."""
+    tile, overlap = check_tiling(tile, overlap, int(net.tile_multiple))
+    key = like or next(k for k, v in inputs.items() if torch.is_tensor(v) and v.ndim == 4)
+    ref = inputs[key]
+    h, w = ref.shape[-2:]
+    spatial = {k for k, v in inputs.items() if torch.is_tensor(v) and v.ndim == 4 and tuple(v.shape[-2:]) == (h, w)}
+
+    def run(t: int, b: int, left: int, r: int) -> torch.Tensor:
+        part = {k: (v[..., t:b, left:r] if k in spatial else v) for k, v in inputs.items()}
+        with torch.no_grad():
+            return net(**part).float()
+
+    if h <= tile and w <= tile:
+        return run(0, h, 0, w)
+    return _tiled((h, w), (ref.shape[0], net.channels, h, w), tile, overlap, int(net.tile_multiple), run, ref)
 
 
 restore = simulate_and_restore  # the name of earlier releases

@@ -17,7 +17,7 @@ import torch
 from zoo.api import get_entry, list_models, load
 from zoo.metrics import psnr, ssim
 from zoo.tasks import Task, get_task
-from zoo.utils.files import atomic_write
+from zoo.utils.files import atomic_write, check_writable
 
 __all__ = ["run_demo"]
 
@@ -67,6 +67,7 @@ def run_demo(out_dir: str | Path, names: Sequence[str] | None = None, overwrite:
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace the demo in {out}")
+    check_writable(out)
     rows = []
     for name in names:
         task = get_task(get_entry(name).task)
@@ -87,8 +88,9 @@ def run_demo(out_dir: str | Path, names: Sequence[str] | None = None, overwrite:
             first = _panel(task.to_image(shown), f"input  {float(psnr(shown, x)[0]):.2f} dB")
         else:  # a measurement, not an image: show it as it is
             key = next(k for k, v in inputs.items() if torch.is_tensor(v) and v.ndim == 4)
-            first = _panel(_measurement_picture(inputs[key], x.shape[-1]), f"measurement ({key})")
-        panels = [_panel(task.to_image(floor), f"{task.floor_name[:28]}  {p_floor:.2f} dB"),
+            first = _panel(_measurement_picture(inputs[key], x.shape[-1]),
+                           f"measurement {key}" + (f" (1st of {inputs[key].shape[1]} maps)" if inputs[key].shape[1] > 1 else ""))
+        panels = [_panel(task.to_image(floor), f"{task.floor_name.split(' (')[0]}  {p_floor:.2f} dB"),
                   _panel(task.to_image(y), f"{name}  {p_out:.2f} dB"), _panel(task.to_image(x), "target")]
         h = max(p.shape[0] for p in [first, *panels])
         pad = lambda a: np.pad(a, ((0, h - a.shape[0]), (0, 4), (0, 0)), constant_values=255)  # noqa: E731

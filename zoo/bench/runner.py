@@ -25,7 +25,7 @@ from zoo.api import get_entry, load
 from zoo.bench import profile
 from zoo.models.base import Restorer
 from zoo.tasks import Task, get_task
-from zoo.utils.files import atomic_write
+from zoo.utils.files import atomic_write, check_writable
 
 __all__ = ["run_bench"]
 
@@ -78,6 +78,7 @@ def run_bench(
     if adapt < 0:
         raise ValueError(f"adapt takes a number of steps >= 0, got {adapt}")
     ta_setting = proto.adapt_setting(adapt) if adapt else None  # raises the task's own message before any work
+    check_writable(out)  # an unwritable --out fails now, not after the whole benchmark
     ds_names = list(datasets or proto.datasets)
     data = {d: proto.load_testset(d, data_root)[:limit] for d in ds_names}
     rows: list[dict] = []

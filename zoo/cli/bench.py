@@ -9,6 +9,7 @@ import yaml
 
 from zoo.bench import run_bench
 from zoo.bench.record import record_bench
+from zoo.cli.catalog import set_threads
 
 __all__ = ["add_commands"]
 
@@ -43,6 +44,7 @@ def cmd_bench(ns: argparse.Namespace) -> int:
     if paths and ns.record:
         raise ValueError("--record stores results under the published checkpoints' hashes; your own --weights "
                          "are not those files: export them first (zoo export RUN/export --name NAME), then bench NAME")
+    set_threads(ns.threads)  # recorded in the summary's environment
     s = run_bench(names, ns.out, datasets=datasets, data_root=ns.data_root, paths=paths, floor=not ns.no_floor,
                   grids=not ns.no_grids, costs=not ns.no_costs, cost_size=ns.cost_size, limit=ns.limit,
                   overwrite=ns.overwrite, adapt=ns.adapt)
@@ -70,5 +72,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--record", action="store_true", help="store the results in the manifest and model cards")
     s.add_argument("--adapt", type=int, default=0, metavar="STEPS",
                    help="also score every test set after STEPS target-adaptive steps per image (pansharpening, flash)")
+    s.add_argument("--threads", type=int, metavar="N", help="CPU threads of torch (recorded in the environment)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=cmd_bench)

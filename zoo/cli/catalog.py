@@ -6,11 +6,22 @@ import argparse
 import json
 from dataclasses import asdict
 
+import torch
+
 from zoo.api import checkpoint, get_entry, list_models
 from zoo.bench.profile import param_counts
 from zoo.hub.manifest import load_manifest
 
-__all__ = ["add_commands", "print_table"]
+__all__ = ["add_commands", "print_table", "set_threads"]
+
+
+def set_threads(n: int | None) -> None:
+    """``--threads``: torch's intra-op CPU threads (``None`` keeps torch's default)."""
+    if n is None:
+        return
+    if n < 1:
+        raise ValueError(f"--threads takes a number >= 1, got {n}")
+    torch.set_num_threads(n)
 
 
 def print_table(rows: list[list[str]], header: list[str]) -> None:

@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(ns.func(ns) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError) as e:
+    except (ValueError, KeyError, RuntimeError, OSError) as e:  # OSError: files (missing, existing, unwritable)
         print(f"zoo {ns.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from zoo.api import get_entry, load
+from zoo.cli.catalog import set_threads
 from zoo.tasks import all_tasks, get_task, restore_file, tasks_adapting, tasks_taking
 
 __all__ = ["add_commands"]
@@ -37,8 +38,11 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     out = Path(ns.output)
     if out.exists() and not ns.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
+    if Path(ns.input).is_dir():
+        raise IsADirectoryError(f"input {ns.input} is a folder, not a file: name one input file")
     if not Path(ns.input).is_file():
         raise FileNotFoundError(f"input {ns.input} does not exist")
+    set_threads(ns.threads)
     # --weights are the user's own (a fine-tune): loaded without the published sha256, with a warning
     net = load(ns.name, path=ns.weights, verify=ns.weights is None)
     t = time.perf_counter()
@@ -57,7 +61,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help=f"{'/'.join(tasks_adapting())}: first fine-tune a copy of the model on INPUT alone for STEPS "
                         "steps (target-adaptive; ~0.1-1 s a step on a CPU)")
     for name, o in _task_options().items():
+        defaults = {t.name: p.default for t in all_tasks().values() for p in t.options if p.name == name}
+        shown = sorted({d for d in defaults.values() if d is not None})
+        dflt = "" if not shown else (f" (default {shown[0]})" if len(shown) == 1 else " (default: " + ", ".join(
+            f"{d} for {t}" for t, d in sorted(defaults.items()) if d is not None) + ")")
         s.add_argument(f"--{name}", type=o.type, metavar=o.metavar,
-                       help=f"{'/'.join(tasks_taking(name))}: {o.help}" + (f" (default {o.default})" if o.default is not None else ""))
+                       help=f"{'/'.join(tasks_taking(name))}: {o.help}{dflt}")
+    s.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads of torch (default: torch's own; on a busy 2-core machine 1 is often faster)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=cmd_restore)

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from zoo.data.base import RestorationDataModule
-from zoo.data.io import open_image
+from zoo.data.io import image_array, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 from zoo.data.spectral import linear_to_srgb, srgb_to_linear
 
@@ -39,9 +39,12 @@ _SOURCE = "FAID (Aksoy et al. 2018, yaksoy.github.io/faid); test-12 split of LGC
 
 
 def read_rgb(path: str | Path) -> torch.Tensor:
+    """A (3, H, W) float32 tensor in [0, 1]; grey images (8- or 16-bit) are repeated over R, G, B."""
     with open_image(path) as im:
-        a = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(a.copy()).permute(2, 0, 1)
+        a, _ = image_array(im, path)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)
 
 
 def _key(stem: str) -> str:

@@ -21,7 +21,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from zoo.data.base import RestorationDataModule
-from zoo.data.io import open_image
+from zoo.data.io import image_array, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 
 __all__ = ["IMAGE_EXTS", "to_luminance", "read_grey", "list_images", "GreyPatchDataset", "GreyImageDataset", "CSDataModule"]
@@ -37,17 +37,16 @@ _SOURCES = {
 
 
 def to_luminance(img: Image.Image) -> Image.Image:
-    """Palette/RGB/RGBA/16-bit → 8-bit luminance (BT.601)."""
-    if img.mode in ("I;16", "I;16B", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        return Image.fromarray(np.clip(arr / max(arr.max(), 1) * 255, 0, 255).astype(np.uint8))
-    return img.convert("RGB").convert("L") if img.mode != "L" else img
+    """Palette/RGB/RGBA → 8-bit luminance (BT.601); grey images of any depth are returned as they are."""
+    if img.mode.startswith("I") or img.mode in ("F", "L"):
+        return img
+    return img.convert("RGB").convert("L")
 
 
 def read_grey(path: str | Path) -> torch.Tensor:
-    """Read an image as a (1, H, W) float32 tensor in [0, 1] (luminance)."""
+    """Read an image as a (1, H, W) float32 tensor in [0, 1] (luminance; 16-bit grey divided by 65535)."""
     with open_image(path) as im:
-        arr = np.asarray(to_luminance(im), dtype=np.float32) / 255.0
+        arr, _ = image_array(to_luminance(im), path)
     return torch.from_numpy(arr.copy())[None]
 
 

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-__all__ = ["open_image", "load_mat", "load_h5"]
+__all__ = ["open_image", "image_array", "load_mat", "load_h5"]
 
 IMAGE_HINT = "an image PIL can read (PNG, JPEG, TIFF, BMP)"
 
@@ -44,6 +44,32 @@ def open_image(path: str | os.PathLike) -> Iterator[Any]:
         yield im
     finally:
         im.close()
+
+
+def image_array(im: Any, path: str | os.PathLike = "image") -> tuple[np.ndarray, int]:
+    """Pixel values of an open PIL image as float32 in [0, 1] → (array H×W or H×W×C, bits per sample).
+
+    The scale is decided from the data, never assumed: 8-bit modes are divided by 255, 16-bit grey
+    (``I;16*``, or ``I`` with values ≤ 65535) by 65535, float images (``F``) are taken as they are
+    when they lie in [0, 1]; anything else is refused with the fix. Palette / RGBA / CMYK images
+    become RGB (alpha dropped).
+    """
+    mode = im.mode
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(im, dtype=np.float64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ValueError(f"{path}: 32-bit integer pixels in [{a.min():.0f}, {a.max():.0f}]; save it as an 8- or "
+                             "16-bit image (or float in [0, 1])")
+        return (a / 65535.0).astype(np.float32), 16
+    if mode == "F":
+        a = np.asarray(im, dtype=np.float32)
+        if a.size and (not np.isfinite(a).all() or a.min() < 0 or a.max() > 1):
+            raise ValueError(f"{path}: float pixels must be finite and in [0, 1], got [{np.nanmin(a):.4g}, "
+                             f"{np.nanmax(a):.4g}]; rescale it to [0, 1]")
+        return a, 32
+    if mode not in ("L", "RGB"):
+        im = im.convert("RGB")
+    return np.asarray(im, dtype=np.float32) / 255.0, 8
 
 
 def load_h5(path: str | os.PathLike, transpose: bool = False) -> dict[str, np.ndarray]:

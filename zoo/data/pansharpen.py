@@ -69,6 +69,34 @@ def _sensor_of(d: dict[str, Any]) -> str | None:
     return str(s[0]) if s.size else None
 
 
+def _dn_scale(path: Path, d: dict[str, Any], ms: np.ndarray, pan: np.ndarray) -> float:
+    """The full-scale value of a full-resolution pair, decided from the data (never assumed).
+
+    ``L`` (bits per sample, as in the toolbox files) gives ``2**L − 1``; without it, float data in
+    [0, 1] is used as it is, uint8 is 8-bit and other integer data 11-bit (the WorldView/GeoEye DN
+    range) — and values beyond the range are refused, never silently mis-scaled.
+    """
+    top = float(max(ms.max(initial=0), pan.max(initial=0)))
+    if "L" in d:
+        bits = int(np.asarray(d["L"]).ravel()[0])
+        full = float(2**bits - 1)
+        if top > full:
+            raise ValueError(f"{path}: values up to {top:.6g} exceed L = {bits} bits ({full:.0f}); fix L in the file")
+        return full
+    if np.issubdtype(ms.dtype, np.floating):
+        if top <= 1.5:
+            return 1.0  # already reflectance-like in [0, 1]
+        if top <= 2047:
+            return 2047.0
+        raise ValueError(f"{path}: float values up to {top:.6g} and no L (bits per sample): add L to the file, "
+                         "or scale the pair to [0, 1]")
+    full = 255.0 if ms.dtype == np.uint8 else 2047.0
+    if top > full:
+        raise ValueError(f"{path}: integer values up to {top:.0f} exceed {int(full).bit_length()} bits and the file "
+                         "has no L (bits per sample): add L (e.g. 16), or scale the pair to [0, 1]")
+    return full
+
+
 def read_pansharpen(path: str | Path, max_value: float | None = None) -> list[dict[str, Any]]:
     """Read one file → list of samples ``{"kind": "full"|"reduced", "ms", "pan", ["gt"], "sensor"}``.
 
@@ -79,8 +107,9 @@ def read_pansharpen(path: str | Path, max_value: float | None = None) -> list[di
     if "I_PAN" in d and ("I_MS" in d or "I_MS_LR" in d):
         ms = np.asarray(d.get("I_MS", d.get("I_MS_LR")))
         pan = np.asarray(d["I_PAN"])
-        bits = int(np.asarray(d["L"]).ravel()[0]) if "L" in d else (8 if ms.dtype == np.uint8 else 11)
-        scale = max_value or float(2**bits - 1)
+        if ms.ndim != 3 or pan.ndim != 2:
+            raise ValueError(f"{path}: I_MS must be H×W×C (bands last) and I_PAN H×W, got {ms.shape} and {pan.shape}")
+        scale = max_value or _dn_scale(path, d, ms, pan)
         ms_t = torch.from_numpy(ms.astype(np.float32) / scale).permute(2, 0, 1)
         pan_t = torch.from_numpy(pan.astype(np.float32) / scale)[None]
         return [{"kind": "full", "ms": ms_t, "pan": pan_t, "sensor": _sensor_of(d), "name": path.stem}]

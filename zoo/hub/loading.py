@@ -2,8 +2,10 @@
 
 Only safetensors is read: a ``.safetensors`` file is plain tensors, so even a hostile file
 cannot run code (``torch.load`` of a pickle can), and the bytes are sha256-checked against the
-manifest first anyway. Weights are loaded strictly: a missing or unexpected key means the
-manifest's config does not build the network the weights were trained for.
+manifest first anyway (:func:`read_safetensors` parses the very bytes that were hashed). A file
+that is not valid safetensors (truncated, empty, a pickle, a crafted header) is a ``ValueError``
+naming it. Weights are loaded strictly: a missing or unexpected key means the manifest's config
+does not build the network the weights were trained for.
 
 Example:
     >>> import torch.nn as nn
@@ -21,7 +23,7 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
-__all__ = ["StateDictMismatchError", "load_state_dict_strict", "folder_config"]
+__all__ = ["StateDictMismatchError", "load_state_dict_strict", "read_safetensors", "folder_config"]
 
 
 class StateDictMismatchError(RuntimeError):
@@ -30,6 +32,22 @@ class StateDictMismatchError(RuntimeError):
 
 def _few(keys: list[str], n: int = 5) -> str:
     return ", ".join(keys[:n]) + (f", ... ({len(keys)} in all)" if len(keys) > n else "")
+
+
+def read_safetensors(weights: Path, data: bytes | None = None) -> dict[str, torch.Tensor]:
+    """The tensors of the safetensors file ``weights`` (or of ``data``, its bytes already read), on the CPU.
+
+    Raises:
+        ValueError: not a valid safetensors file (safetensors' ``SafetensorError``), naming the file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load, load_file
+
+    try:
+        return load(data) if data is not None else load_file(str(weights), device="cpu")
+    except SafetensorError as e:
+        raise ValueError(f"{weights}: not a valid safetensors file ({e}); expected the model.safetensors of "
+                         f"a checkpoint folder (written by zoo export / ExportWeights / save_file)") from None
 
 
 def load_state_dict_strict(net: nn.Module, state: Mapping[str, torch.Tensor], source: str = "weights") -> None:

@@ -18,17 +18,18 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from zoo.hub.meta import model_meta
 from zoo.hub.records import BenchInfo, CheckpointRecord, FileRecord, HubInfo, TrainingInfo
 from zoo.hub.schema import ManifestError, check_block, validate_manifest
-from zoo.utils.files import atomic_write, sha256_file
+from zoo.utils.files import atomic_write, file_lock, sha256_file
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -46,6 +47,7 @@ __all__ = [
     "checkpoint_files",
     "build_record",
     "update_entry",
+    "locked_manifest",
     "set_bench",
 ]
 
@@ -88,6 +90,20 @@ def manifest_path() -> Path:
     if env:
         return Path(env).expanduser()
     return Path(__file__).resolve().parents[2] / "checkpoints_manifest.json"
+
+
+@contextlib.contextmanager
+def locked_manifest(path: str | os.PathLike | None = None) -> Iterator[Manifest]:
+    """Load the manifest under an exclusive lock, yield it for changes, save it on a clean exit.
+
+    Every read-modify-write of the manifest goes through here, so concurrent ``zoo bench --record``,
+    ``zoo export`` and ``zoo publish`` runs serialise instead of losing each other's records.
+    """
+    target = Path(path) if path is not None else manifest_path()
+    with file_lock(target):
+        m = load_manifest(target)
+        yield m
+        m.save(target)
 
 
 def default_checkpoints_dir() -> Path:
@@ -194,20 +210,18 @@ def update_entry(name: str, folder: str | os.PathLike, *, training: Any = None, 
         >>> update_entry("lorun-cs-r25", "checkpoints/lorun-cs-r25",
         ...              training={"recipe": "recipes/lorun/cs/phase2_r25.yaml", "steps": 1000})  # doctest: +SKIP
     """
-    m = load_manifest(path)
-    rec = build_record(name, folder, training=training, bench=bench, hub=hub, previous=m.checkpoints.get(name))
-    m.checkpoints[name] = rec
-    m.save()
+    with locked_manifest(path) as m:
+        rec = build_record(name, folder, training=training, bench=bench, hub=hub, previous=m.checkpoints.get(name))
+        m.checkpoints[name] = rec
     return rec
 
 
 def set_bench(name: str, bench: Any, path: str | os.PathLike | None = None) -> CheckpointRecord:
     """Replace only the bench block of ``name`` (a dict or :class:`BenchInfo`); files stay as pinned."""
-    m = load_manifest(path)
-    if name not in m.checkpoints:
-        raise ManifestError(f"{name!r} is not in the manifest {m.path}; record it first with update_entry()")
-    bench_d = _as_dict(bench)
-    check_block(bench_d, {"$ref": "#/$defs/bench"}, name, ("bench",))
-    m.checkpoints[name].bench = BenchInfo.from_dict(bench_d)
-    m.save()
+    with locked_manifest(path) as m:
+        if name not in m.checkpoints:
+            raise ManifestError(f"{name!r} is not in the manifest {m.path}; record it first with update_entry()")
+        bench_d = _as_dict(bench)
+        check_block(bench_d, {"$ref": "#/$defs/bench"}, name, ("bench",))
+        m.checkpoints[name].bench = BenchInfo.from_dict(bench_d)
     return m.checkpoints[name]

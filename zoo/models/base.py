@@ -31,11 +31,30 @@ import torch.nn as nn
 __all__ = ["Restorer"]
 
 
+def _match_dtype(module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Floating inputs take the network's parameter dtype (a float64 image into a float32 network
+    would otherwise fail deep inside a convolution); integer inputs are left to the physics' checks."""
+    p = next(module.parameters(), None)
+    if p is None:
+        return args, kwargs
+
+    def cast(v: Any) -> Any:
+        if torch.is_tensor(v) and v.is_floating_point() and v.dtype != p.dtype and v.dtype == torch.float64:
+            return v.to(p.dtype)
+        return v
+
+    return tuple(cast(a) for a in args), {k: cast(v) for k, v in kwargs.items()}
+
+
 class Restorer(nn.Module):
     """Base class of every registered network (see the module docstring)."""
 
     physics: nn.Module
     channels: int = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_forward_pre_hook(_match_dtype, with_kwargs=True)
 
     @property
     def tile_multiple(self) -> int:

@@ -257,8 +257,13 @@ class SSOPGAFlash(SSOPGABase):
         if sig.numel() == 1:
             sig = sig.expand(noisy.shape[0])
         check_finite(sig, "sigma")
-        if sig.numel() != noisy.shape[0] or (sig < 0).any():
-            raise ValueError(f"sigma must be one non-negative value or one per image, got {tuple(sig.shape)}")
+        if sig.numel() != noisy.shape[0]:
+            raise ValueError(f"sigma must be one value or one per image ({noisy.shape[0]}), got {sig.numel()} values")
+        if (sig < 0).any():
+            raise ValueError(f"sigma must be >= 0, got {sig.tolist()}")
+        if (sig > 1).any():
+            raise ValueError(f"sigma is the noise level on the [0, 1] scale of the image (25/255 = 0.098), got "
+                             f"{sig.tolist()}: divide by 255 if it is in /255 units")
         if flash.shape[1] == 1:
             flash = flash.expand(-1, noisy.shape[1], -1, -1)
         x0 = positive(noisy, 100.0)

@@ -48,7 +48,13 @@ def fp32(fn: F) -> F:
 
 
 def check_finite(t: torch.Tensor, what: str) -> None:
-    """Refuse NaN/Inf input with an error that says which tensor and what to do."""
+    """Refuse integer (e.g. uint8) and NaN/Inf input with an error that says which tensor and what to do.
+
+    Masks may be boolean; every other input is floating point on the [0, 1] scale.
+    """
+    if t.dtype != torch.bool and not t.is_floating_point():
+        raise ValueError(f"{what} has dtype {t.dtype}: pass floating-point values on the [0, 1] scale "
+                         "(e.g. x.float() / 255 for 8-bit data)")
     if not torch.isfinite(t).all():
         n = int((~torch.isfinite(t)).sum())
         raise ValueError(f"{what} contains {n} NaN/Inf values: clean or mask them before restoration.")

@@ -102,9 +102,10 @@ class SDCASSI(LinearPhysics):
             m = m[:, None]
         if m.ndim != 4 or m.shape[1] != 1:
             raise ValueError(f"mask must be (H, W), (N, H, W) or (N, 1, H, W), got {tuple(m.shape)}")
+        m = m.to(device=like.device, dtype=like.dtype)  # a 0/1 integer or boolean mask is fine
         if mask is not None:
             check_finite(m, "mask")
-        return m.to(device=like.device, dtype=like.dtype)
+        return m
 
     def check_cube(self, x: torch.Tensor) -> None:
         if x.ndim != 4:

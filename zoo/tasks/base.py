@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from zoo.models.base import Restorer
-from zoo.utils.files import atomic_write
+from zoo.utils.files import atomic_write, check_writable
 
 __all__ = ["Task", "Option", "Batch", "register_task", "get_task", "all_tasks", "tasks_adapting", "tasks_taking",
            "restore_file"]
@@ -143,9 +143,16 @@ def png_writer(task: Task, t: torch.Tensor, fmt: str = "PNG") -> Writer:
     return lambda tmp: Image.fromarray(task.to_image(t)).save(tmp, format=fmt)
 
 
+_FORMATS = {"": "PNG", ".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+
+
 def image_format(path: str | Path) -> str:
-    return {".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}.get(
-        Path(path).suffix.lower(), "PNG")
+    """The PIL format of an output picture from its suffix; other suffixes are refused (never PNG bytes in a ``.mat``)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _FORMATS:
+        raise ValueError(f"{path}: this task writes a picture (.png, .jpg, .tif, .bmp), not {suffix}: "
+                         "change the output name")
+    return _FORMATS[suffix]
 
 
 def restore_file(task: Task, net: Restorer, src: str, dst: str, *, overwrite: bool = False, adapt: int = 0,
@@ -155,6 +162,8 @@ def restore_file(task: Task, net: Restorer, src: str, dst: str, *, overwrite: bo
     Every output path is checked before any work, so an existing file is refused (unless
     ``overwrite``) before the reconstruction runs. Returns (summary line, written paths).
     """
+    if Path(src).is_dir():
+        raise IsADirectoryError(f"input {src} is a folder, not a file: name one input file")
     if not Path(src).is_file():
         raise FileNotFoundError(f"input {src} does not exist")
     if adapt < 0:
@@ -163,11 +172,14 @@ def restore_file(task: Task, net: Restorer, src: str, dst: str, *, overwrite: bo
         task.adapt(net, {}, adapt)  # raises the task's message
     inputs, what = task.read_input(net, src, **opts)
     planned = task.outputs(net, torch.zeros(0), dst)  # paths only: nothing is written yet
-    for p in planned:
+    for p in planned:  # every failure that can be known now is raised before the reconstruction runs
+        if p.is_dir():
+            raise IsADirectoryError(f"output {p} is a folder: name an output file")
         if p.exists() and not overwrite:
             raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
+        check_writable(p.parent)
     run_net = task.adapt(net, inputs, adapt) if adapt else net
-    result = task.run(run_net, inputs, **opts)
+    result = task.run(run_net, inputs, **opts).clamp(0, 1)  # every task documents its output in [0, 1]
     written = []
     for p, write in task.outputs(net, result, dst).items():
         with atomic_write(p, overwrite=True) as tmp:

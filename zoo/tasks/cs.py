@@ -51,6 +51,7 @@ class CSTask(Task):
                           "and reconstructed it")
 
     def run(self, net: Restorer, inputs: dict[str, Any], tile: int = 264, overlap: int = 33, **opts: Any) -> torch.Tensor:
+        """Tiles aligned to the 33-pixel blocks: each is measured exactly like the matching blocks of the whole image."""
         return restore_tiled(net, inputs["x"], tile=tile, overlap=overlap)
 
     def outputs(self, net: Restorer, result: torch.Tensor, dst: str) -> dict[Path, Writer]:

@@ -25,10 +25,11 @@ import torch
 
 from zoo.data.flash import find_pairs, load_pair, read_rgb
 from zoo.metrics import psnr, ssim
+from zoo.inference import restore_inputs_tiled
 from zoo.models.base import Restorer
 from zoo.samples import sample_ms
 from zoo.solvers import guided_filter
-from zoo.tasks.base import Batch, Option, Task, Writer, png_writer, register_task
+from zoo.tasks.base import Batch, Option, Task, Writer, image_format, png_writer, register_task
 from zoo.training.target_adaptive import DEFAULTS, r2r_adapt
 
 __all__ = ["FlashTask", "SIGMAS"]
@@ -95,8 +96,14 @@ class FlashTask(Task):
         return {"noisy": noisy, "flash": fl, "sigma": sigma / 255.0}, \
             f"denoised {src} (sigma {sigma}/255) with flash guide {fpath}"
 
+    def run(self, net: Restorer, inputs: dict[str, Any], tile: int = 512, overlap: int = 32,
+            **opts: Any) -> torch.Tensor:
+        """Tiled: memory stays bounded for large photos (the data term is per pixel; the overlap covers
+        the prox network's context, and the blend leaves no seams)."""
+        return restore_inputs_tiled(net, inputs, tile=tile, overlap=overlap, like="noisy")
+
     def outputs(self, net: Restorer, result: torch.Tensor, dst: str) -> dict[Path, Writer]:
-        return {Path(dst): png_writer(self, result)}
+        return {Path(dst): png_writer(self, result, image_format(dst))}
 
 
 _MN = "MN (Inf. Fusion 2022), its own FAID split — not the same test images"
@@ -119,7 +126,9 @@ register_task(FlashTask(
     datamodule="zoo.data.flash.FlashDataModule",
     options=(Option("flash", "the flash image of INPUT (default: INPUT's name with nonflash/ambient replaced by flash)",
                     metavar="PNG"),
-             Option("sigma", "noise level of INPUT in /255 units (default 25)", float, None)),
+             Option("sigma", "noise level of INPUT in /255 units (default 25)", float, None),
+             Option("tile", "tile size in pixels (bounds the memory of large photos)", int, 512),
+             Option("overlap", "overlap of neighbouring tiles in pixels", int, 32)),
     adapt_method="fine-tune a copy on recorrupted pairs of the noisy input (y + a z -> y - z/a, z ~ N(0, s^2), MSE, "
                  "Adam; inputs and the known s only, no reference; Pang et al. 2021, Recorrupted-to-Recorrupted)",
     adapt_defaults=dict(DEFAULTS["flash"]),

@@ -10,11 +10,14 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.trainer.states import TrainerFn
+from lightning.pytorch.utilities import rank_zero_warn
 
 from zoo.utils.files import atomic_write
 
-__all__ = ["ExportWeights", "RunCSVLogger", "ThroughputLog"]
+__all__ = ["ExportWeights", "RunCheckpoint", "RunCSVLogger", "ThroughputLog"]
 
 
 class RunCSVLogger(CSVLogger):
@@ -71,14 +74,45 @@ class ExportWeights(L.Callback):
     recipes' default) means ``<trainer.default_root_dir>/export``, resolved in ``setup``, where the
     trainer is known; a ``RunCSVLogger`` with ``save_dir=None`` is pointed at the same run folder
     there. ``learning_curve.json`` records (step, epoch, wall seconds, train loss, val metrics).
+
+    A run never replaces another run's export unless asked, because later phases and ``zoo export`` read it:
+
+    * a fresh fit refuses, at fit start, a folder that holds a real run's weights (``overwrite: true`` replaces them);
+    * a resumed fit (``ckpt_path`` given) continues into it: the curve and the wall seconds are part of the
+      checkpoint (``state_dict``), so the curve keeps the history before the kill and ``wall_s`` goes on;
+    * ``fast_dev_run`` writes a smoke-test export, marked by a ``FAST_DEV_RUN`` file, into ``dirpath`` only when that
+      holds no real run's weights (smoke tests of chained recipes read it there), else into
+      ``<dirpath>-fast-dev-run``; a real run replaces a smoke-test export without asking;
+    * only ``fit`` writes: ``validate`` leaves the export alone.
     """
 
-    def __init__(self, dirpath: str | None = None, overwrite: bool = True) -> None:
+    SMOKE = "FAST_DEV_RUN"  # marks a fast_dev_run export: disposable, a real run replaces it
+
+    def __init__(self, dirpath: str | None = None, overwrite: bool = False) -> None:
         super().__init__()
         self.dirpath = Path(dirpath) if dirpath is not None else None
         self.overwrite = overwrite
         self.curve: list[dict] = []
         self.t0 = time.time()
+        self.wall_before = 0.0  # wall seconds of the run before a resume (from the checkpoint)
+        self._out: Path | None = None  # the folder this fit writes: dirpath, or its -fast-dev-run sibling
+        self._restored = False
+
+    def state_dict(self) -> dict:
+        return {"curve": list(self.curve), "wall_s": self._wall()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.curve = list(state_dict.get("curve", []))
+        self.wall_before = float(state_dict.get("wall_s", 0.0))
+        self._restored = True
+
+    def _wall(self) -> float:
+        return self.wall_before + time.time() - self.t0
+
+    @classmethod
+    def holds_run(cls, folder: Path) -> bool:
+        """Whether ``folder`` holds the weights of a real (not ``fast_dev_run``) run."""
+        return (folder / "model.safetensors").exists() and not (folder / cls.SMOKE).exists()
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.dirpath is None:
@@ -88,33 +122,115 @@ class ExportWeights(L.Callback):
                 logger.follow(trainer.default_root_dir)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # runs after Lightning restored the checkpoint (load_state_dict), before the first step
         self.t0 = time.time()
         if self.dirpath is None:  # setup not called (a hand-driven loop): resolve here
             self.dirpath = Path(trainer.default_root_dir) / "export"
-        if (self.dirpath / "model.safetensors").exists() and not self.overwrite:
-            raise FileExistsError(f"{self.dirpath}/model.safetensors exists; set overwrite: true to replace it")
+        resumed, self._restored = trainer.ckpt_path is not None or self._restored, False
+        if trainer.fast_dev_run:
+            self._out = self.dirpath
+            if self.holds_run(self.dirpath):
+                self._out = self.dirpath.with_name(f"{self.dirpath.name}-fast-dev-run")
+                rank_zero_warn(f"fast_dev_run: {self.dirpath} holds a run's weights; the smoke test exports to {self._out}")
+            return
+        self._out = self.dirpath
+        if resumed:
+            return
+        self.curve, self.wall_before = [], 0.0
+        last = _last_checkpoint(trainer)
+        if (self.holds_run(self.dirpath) or last is not None) and not self.overwrite:
+            held = f"{self.dirpath} holds the weights of an earlier run" if self.holds_run(self.dirpath) else (
+                f"{self.dirpath.parent} holds an earlier run's checkpoint {last}")
+            raise FileExistsError(
+                f"{held}, which this fresh run would replace (and its learning curve). Resume that run with "
+                f"`--ckpt_path last` ({f'from {last}' if last else _no_checkpoint(trainer)}), give this run its own "
+                f"folder (`--trainer.default_root_dir=runs/<new name>`), or replace the run on purpose with "
+                f"`overwrite: true` on ExportWeights.")
 
     def _write(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.global_rank != 0 or trainer.sanity_checking:
+        if (trainer.global_rank != 0 or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING
+                or self._out is None):
             return
         from safetensors.torch import save_file
 
+        out, smoke = self._out, self._out / self.SMOKE
+        if trainer.fast_dev_run and not smoke.exists():  # marked before the weights land: never taken for a real run
+            with atomic_write(smoke, overwrite=True) as tmp:
+                tmp.write_text("Written by a fast_dev_run smoke test: not trained weights; a real run replaces them.\n")
         m = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
         self.curve.append({"step": trainer.global_step, "epoch": trainer.current_epoch,
-                           "wall_s": round(time.time() - self.t0, 1), **m})
+                           "wall_s": round(self._wall(), 1), **m})
         sd = {k: v.detach().float().contiguous().cpu() for k, v in pl_module.net.state_dict().items()}
-        with atomic_write(self.dirpath / "model.safetensors", overwrite=True) as tmp:
+        with atomic_write(out / "model.safetensors", overwrite=True) as tmp:
             save_file(sd, str(tmp))
         cfg = {"model": pl_module.hparams.model, "config": pl_module.export_config()}
         for name, obj in (("config.json", cfg), ("learning_curve.json", self.curve)):
-            with atomic_write(self.dirpath / name, overwrite=True) as tmp:
+            with atomic_write(out / name, overwrite=True) as tmp:
                 tmp.write_text(json.dumps(obj, indent=1))
+        if not trainer.fast_dev_run:
+            smoke.unlink(missing_ok=True)  # a real run's export from now on
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, pl_module)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, pl_module)
+
+
+def _checkpoint_dirs(trainer: L.Trainer) -> list[Path]:
+    return [Path(cb.dirpath) for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint) and cb.dirpath]
+
+
+def _last_checkpoint(trainer: L.Trainer) -> Path | None:
+    """The checkpoint ``--ckpt_path last`` would resume from (the newest ``last*.ckpt``), if any."""
+    found = [p for d in _checkpoint_dirs(trainer) for p in d.glob("last*.ckpt")]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _no_checkpoint(trainer: L.Trainer) -> str:
+    dirs = _checkpoint_dirs(trainer)
+    if not dirs:
+        return "no checkpoint: this run saves none; the recipes' RunCheckpoint does"
+    return f"no checkpoint to resume from in {', '.join(map(str, dirs))}"
+
+
+class RunCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` in ``<trainer.default_root_dir>/checkpoints``, for ``zoo fit ... --ckpt_path last``.
+
+    Saved every ``every_n_train_steps`` optimiser steps and after every validation (right after ``ExportWeights``
+    wrote the export, so both hold the same weights). Lightning's default folder is the logger's
+    ``version_N/checkpoints``, a new one each run, where ``ckpt_path="last"`` never finds the killed run's
+    checkpoint; the run folder stays. Only ``last.ckpt`` is kept (``save_top_k=0``): it is for resuming (weights,
+    optimiser, schedule, loop and callback states), the export is what later stages and ``zoo export`` read.
+    ``dirpath=None`` is resolved from the trainer before Lightning looks for the last checkpoint.
+    """
+
+    def __init__(self, dirpath: str | None = None, every_n_train_steps: int = 100) -> None:
+        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0, every_n_train_steps=every_n_train_steps)
+
+    def _in_run_dir(self, trainer: L.Trainer) -> None:
+        if self.dirpath is None:
+            self.dirpath = os.path.realpath(os.path.join(trainer.default_root_dir, "checkpoints"))
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._in_run_dir(trainer)
+        super().setup(trainer, pl_module, stage)
+
+    def _find_last_checkpoints(self, trainer: L.Trainer) -> set[str]:
+        self._in_run_dir(trainer)  # ckpt_path="last" is resolved before any setup hook
+        return super()._find_last_checkpoints(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning saves last.ckpt at a validation only with a top-k save (none here), and runs checkpoint callbacks
+        # after the others: saved here (again, if a step save came first), the checkpoint holds this validation's
+        # curve entry and the weights ExportWeights just wrote.
+        super().on_validation_end(trainer, pl_module)
+        if not (trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.fast_dev_run:  # Lightning saves last.ckpt here even in a smoke test: a real run's would go
+            super().on_train_end(trainer, pl_module)
 
 
 class ThroughputLog(L.Callback):
