@@ -102,11 +102,11 @@ def tiny_leaf(tmp_path, monkeypatch) -> Path:
     return leaf
 
 
-def zoo_fit(leaf: Path, *flags: str) -> None:
+def zoo_fit(leaf: Path, *flags: str) -> int:
     from zoo.cli.main import main
 
     torch.manual_seed(0)
-    main(["fit", "--config", str(BASE), "--config", str(leaf), *flags])
+    return main(["fit", "--config", str(BASE), "--config", str(leaf), *flags])
 
 
 def test_recipe_resume_after_kill_matches_uninterrupted_run(tiny_leaf, tmp_path):
@@ -118,8 +118,8 @@ def test_recipe_resume_after_kill_matches_uninterrupted_run(tiny_leaf, tmp_path)
     assert (run / "checkpoints/last.ckpt").is_file(), "the base recipe saves no checkpoint to resume from"
     before = curve(run / "export")
     assert [c["step"] for c in before] == [2, 4]
-    zoo_fit(tiny_leaf, "--ckpt_path", "last")  # resumes into the same run folder (no refusal: it is a resume)
-    zoo_fit(tiny_leaf, "--trainer.default_root_dir=runs/straight")
+    assert zoo_fit(tiny_leaf, "--ckpt_path", "last") == 0  # resumes into the same run folder (no refusal: it is a resume)
+    assert zoo_fit(tiny_leaf, "--trainer.default_root_dir=runs/straight") == 0
     resumed, straight = curve(run / "export"), curve(tmp_path / "runs/straight/export")
     assert [c["step"] for c in resumed] == [c["step"] for c in straight] == [2, 4, 6, 6]
     assert resumed[:2] == before  # the history before the kill is kept
@@ -351,3 +351,13 @@ def test_export_of_a_config_with_an_unknown_key_leaves_nothing(hub):
     with pytest.raises(ValueError, match="config.json"):
         export_run(run, NAME, build, dest=dest)
     assert not (hub / "new").exists()
+
+
+def test_ckpt_path_last_without_a_checkpoint_refuses_to_start_fresh(tiny_leaf, capsys):
+    """`zoo fit ... --ckpt_path last` in an empty run folder: Lightning would only warn and train from scratch."""
+    assert zoo_fit(tiny_leaf, "--ckpt_path", "last") == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert not (tiny_leaf.parent / "runs/tiny/export/model.safetensors").exists()
+    from zoo.training.callbacks import ExportWeights
+
+    assert ExportWeights.require_resume is False  # reset after the run

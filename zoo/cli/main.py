@@ -42,7 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in LIGHTNING:
         from zoo.cli.lightning import run_lightning
 
-        run_lightning(argv)
+        try:
+            run_lightning(argv)
+        except (FileExistsError, FileNotFoundError) as e:  # the zoo's refusals (an occupied run folder, no
+            print(f"zoo {argv[0]}: error: {e}", file=sys.stderr)  # checkpoint to resume, missing data): no traceback
+            return 2
         return 0
     parser = build_parser()
     ns = parser.parse_args(argv)

@@ -87,6 +87,7 @@ class ExportWeights(L.Callback):
     """
 
     SMOKE = "FAST_DEV_RUN"  # marks a fast_dev_run export: disposable, a real run replaces it
+    require_resume = False  # set by `zoo fit --ckpt_path last`: a run that finds no checkpoint must not start fresh
 
     def __init__(self, dirpath: str | None = None, overwrite: bool = False) -> None:
         super().__init__()
@@ -127,6 +128,9 @@ class ExportWeights(L.Callback):
         if self.dirpath is None:  # setup not called (a hand-driven loop): resolve here
             self.dirpath = Path(trainer.default_root_dir) / "export"
         resumed, self._restored = trainer.ckpt_path is not None or self._restored, False
+        if self.require_resume and not resumed:
+            raise FileNotFoundError(f"--ckpt_path last: {_no_checkpoint(trainer)}, so nothing to resume; drop "
+                                    "--ckpt_path to start a fresh run, or point --trainer.default_root_dir at the killed run")
         if trainer.fast_dev_run:
             self._out = self.dirpath
             if self.holds_run(self.dirpath):
