@@ -48,7 +48,7 @@ def test_bad_cubes_are_refused(tmp_path):
     sio.savemat(tmp_path / "a.mat", {"img": np.random.rand(16, 16, 27)})
     with pytest.raises(ValueError, match="28 .* or 31"):
         D.read_cube(tmp_path / "a.mat")
-    sio.savemat(tmp_path / "b.mat", {"foo": np.zeros((4, 4, 28))})
+    sio.savemat(tmp_path / "b.mat", {"foo": np.zeros((4, 4))})  # no cube variable at all
     with pytest.raises(KeyError, match="keys present"):
         D.read_cube(tmp_path / "b.mat")
     bad = np.random.rand(16, 16, 28)
@@ -135,3 +135,20 @@ def test_real_cave_and_remote(real_data_root_cassi):
     cubes = [D.read_cube(f) for f in D.list_cubes(c / "cave256")]
     assert len(cubes) == 2 and all(x.shape == (28, 256, 256) for x in cubes)
     assert all(x.shape[0] == 28 and min(x.shape[1:]) >= 72 for x in D.read_remote_cubes(c / "remote"))
+
+
+def test_cave_style_cube_variable_is_found_and_max_normalised(tmp_path):
+    """A CAVE cube under another variable name (the training cube's `Omsi`, uint16) is found and divided by its max."""
+    import numpy as np
+    import scipy.io as sio
+
+    from zoo.data.cassi import read_cube
+
+    rng = np.random.default_rng(0)
+    a = (rng.random((16, 16, 31)) * 40000).astype(np.uint16)
+    sio.savemat(tmp_path / "c.mat", {"Omsi": a, "note": np.zeros((2, 2))})
+    cube = read_cube(tmp_path / "c.mat")
+    assert cube.shape == (28, 16, 16) and 0.9 < float(cube.max()) <= 1.0
+    sio.savemat(tmp_path / "d.mat", {"whatever": a, "other": a})
+    with pytest.raises(KeyError, match="pass key="):
+        read_cube(tmp_path / "d.mat")  # two candidates: ambiguous, say so

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 from typing import Sequence
@@ -43,6 +44,8 @@ from zoo.data.images import IMAGE_EXTS
 from zoo.data.io import load_mat, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 from zoo.data.spectral import WAVELENGTHS, blackbody, rgb_to_cube
+
+log = logging.getLogger("zoo.data")
 
 __all__ = [
     "read_cassi_mask",
@@ -109,8 +112,14 @@ def read_cube(path: str | Path, key: str | None = None) -> np.ndarray:
     path = Path(path)
     d = load_mat(path)
     k = key or next((k for k in _KEYS if k in d), None)
+    if k is None and key is None:  # any CAVE-style file: the one 3-D array with 28 or 31 bands
+        cands = [n for n, v in d.items() if getattr(v, "ndim", 0) == 3 and {28, 31} & set(v.shape)]
+        if len(cands) == 1:
+            k = cands[0]
+            log.info("%s: using the cube variable %r (the only 3-D array with 28 or 31 bands)", path, k)
     if k is None or k not in d:
-        raise KeyError(f"{path}: no cube key (tried {key or _KEYS}); keys present: {sorted(d)}")
+        raise KeyError(f"{path}: no cube key (tried {key or _KEYS}, then any single 3-D 28/31-band array); "
+                       f"keys present: {sorted(d)}; pass key=")
     a = np.asarray(d[k])
     if a.ndim != 3:
         raise ValueError(f"{path}:{k} has shape {a.shape}; a spectral cube is 3-D (H, W, C)")
@@ -120,7 +129,7 @@ def read_cube(path: str | Path, key: str | None = None) -> np.ndarray:
         raise ValueError(f"{path}:{k} has shape {a.shape}: expected 28 (KAIST/CAVE_28) or 31 (CAVE 400–700 nm) bands")
     integer = np.issubdtype(a.dtype, np.integer)
     a = a.astype(np.float64)
-    if k == "NRD":
+    if k in ("NRD", "Omsi"):  # CAVE cubes of the 256² demos: divided by the cube's maximum (the test protocol)
         a = a / max(float(a.max()), 1e-12)
     elif k == "img_expand" or integer or a.max() > 1.5:
         a = a / 65536.0
