@@ -26,17 +26,10 @@ from zoo.bench import profile
 from zoo.models.base import Restorer
 from zoo.tasks import Task, get_task
 from zoo.utils.files import atomic_write, check_writable
+from zoo.utils.version import package_version
 
 __all__ = ["run_bench"]
 
-
-def _version() -> str:
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("unfolding-zoo")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 def _grid(proto: Task, inp: torch.Tensor, out: torch.Tensor, tgt: torch.Tensor) -> Image.Image:
@@ -88,7 +81,7 @@ def run_bench(
         "protocol": {**proto.description, **({"target_adaptive": "the +TA<steps> sets: " + "; ".join(
             f"{k} {v}" for k, v in ta_setting.items())} if ta_setting else {})},
         "environment": {
-            "torch": torch.__version__, "zoo": _version(), "python": platform.python_version(),
+            "torch": torch.__version__, "zoo": package_version(), "python": platform.python_version(),
             "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads(), "device": "cpu", "date": time.strftime("%Y-%m-%d"),  # the bench runs on the CPU
         },

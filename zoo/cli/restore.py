@@ -9,6 +9,7 @@ from pathlib import Path
 from zoo.api import get_entry, load
 from zoo.cli.catalog import set_threads
 from zoo.tasks import all_tasks, get_task, restore_file, tasks_adapting, tasks_taking
+from zoo.tasks.base import check_input_file
 
 __all__ = ["add_commands"]
 
@@ -38,10 +39,7 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     out = Path(ns.output)
     if out.exists() and not ns.overwrite:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
-    if Path(ns.input).is_dir():
-        raise IsADirectoryError(f"input {ns.input} is a folder, not a file: name one input file")
-    if not Path(ns.input).is_file():
-        raise FileNotFoundError(f"input {ns.input} does not exist")
+    check_input_file(ns.input)  # before the (slower) model load
     set_threads(ns.threads)
     # --weights are the user's own (a fine-tune): loaded without the published sha256, with a warning
     net = load(ns.name, path=ns.weights, verify=ns.weights is None)

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.metadata
 import logging
 import os
 import re
@@ -54,6 +53,7 @@ from typing import Iterable
 
 from zoo.hub.meta import model_meta
 from zoo.utils.files import sha256_file
+from zoo.utils.version import package_version
 from zoo.hub.manifest import CheckpointRecord, FileRecord, Manifest, default_checkpoints_dir, load_manifest
 
 __all__ = [
@@ -92,13 +92,6 @@ class CheckpointNotFoundError(FileNotFoundError):
 
 # ---------------------------------------------------------------------------------------------
 # environment, read at call time
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("unfolding-zoo")
-    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
-        return "0+unknown"
 
 
 def hf_endpoint() -> str:
@@ -547,7 +540,7 @@ def _fetch(record: CheckpointRecord, fname: str, storage: Path, endpoint: str,
              "hub.revision in the manifest.")
     try:
         meta = get_hf_file_metadata(url, timeout=head_timeout, library_name="unfolding-zoo",
-                                    library_version=_version(), endpoint=endpoint)
+                                    library_version=package_version(), endpoint=endpoint)
     except HfHubHTTPError:
         raise
     except errors as e:
@@ -580,7 +573,7 @@ def _fetch(record: CheckpointRecord, fname: str, storage: Path, endpoint: str,
             pass
     fd, tmp_name = tempfile.mkstemp(prefix=f"{blob_name}.zoo-", suffix=".incomplete", dir=blobs)
     tmp = Path(tmp_name)
-    headers = build_hf_headers(library_name="unfolding-zoo", library_version=_version())
+    headers = build_hf_headers(library_name="unfolding-zoo", library_version=package_version())
     headers["Accept-Encoding"] = "identity"  # the bytes as pinned, and a Content-Length to compare
 
     def get(out) -> None:  # append the body from out.tell(); every bound is checked here

@@ -25,7 +25,7 @@ from zoo.models.base import Restorer
 from zoo.utils.files import atomic_write, check_writable
 
 __all__ = ["Task", "Option", "Batch", "register_task", "get_task", "all_tasks", "tasks_adapting", "tasks_taking",
-           "restore_file"]
+           "restore_file", "check_input_file"]
 
 Batch = dict[str, Any]
 Writer = Callable[[Path], None]
@@ -155,6 +155,14 @@ def image_format(path: str | Path) -> str:
     return _FORMATS[suffix]
 
 
+def check_input_file(src: str | Path) -> None:
+    """``src`` must be an existing file (a folder or a missing path is named as such)."""
+    if Path(src).is_dir():
+        raise IsADirectoryError(f"input {src} is a folder, not a file: name one input file")
+    if not Path(src).is_file():
+        raise FileNotFoundError(f"input {src} does not exist")
+
+
 def restore_file(task: Task, net: Restorer, src: str, dst: str, *, overwrite: bool = False, adapt: int = 0,
                  **opts: Any) -> tuple[str, list[Path]]:
     """``zoo restore``: read ``src``, (adapt,) restore, write the task's outputs atomically.
@@ -162,10 +170,7 @@ def restore_file(task: Task, net: Restorer, src: str, dst: str, *, overwrite: bo
     Every output path is checked before any work, so an existing file is refused (unless
     ``overwrite``) before the reconstruction runs. Returns (summary line, written paths).
     """
-    if Path(src).is_dir():
-        raise IsADirectoryError(f"input {src} is a folder, not a file: name one input file")
-    if not Path(src).is_file():
-        raise FileNotFoundError(f"input {src} does not exist")
+    check_input_file(src)
     if adapt < 0:
         raise ValueError(f"--adapt takes a number of steps >= 0, got {adapt}")
     if adapt and not task.adaptive:
