@@ -56,8 +56,9 @@ def _ramp(n: int, ov: int, first: bool, last: bool, like: torch.Tensor) -> torch
 
 
 def _tiled(size: tuple[int, int], out_shape: tuple[int, ...], tile: int, overlap: int, m: int,
-           run: Callable[[int, int, int, int], torch.Tensor], like: torch.Tensor) -> torch.Tensor:
-    """Blend ``run(top, bottom, left, right)`` over aligned, overlapping tiles of an ``size`` image."""
+           run: Callable[[int, int, int, int], torch.Tensor], like: torch.Tensor, scale: int = 1) -> torch.Tensor:
+    """Blend ``run(top, bottom, left, right)`` over aligned, overlapping tiles of an ``size`` image; the output
+    of a tile is ``scale`` times its size (super-resolution) and is placed at ``scale`` times its coordinates."""
     h, w = size
     out = torch.zeros(out_shape, dtype=torch.float32, device=like.device)
     acc = torch.zeros_like(out)
@@ -73,11 +74,12 @@ def _tiled(size: tuple[int, int], out_shape: tuple[int, ...], tile: int, overlap
     for i, (t, b) in enumerate(ys):
         for j, (left, r) in enumerate(xs):
             rec = run(t, b, left, r)
-            wy = _ramp(b - t, overlap, i == 0, i == len(ys) - 1, out)
-            wx = _ramp(r - left, overlap, j == 0, j == len(xs) - 1, out)
+            s = scale
+            wy = _ramp((b - t) * s, overlap * s, i == 0, i == len(ys) - 1, out)
+            wx = _ramp((r - left) * s, overlap * s, j == 0, j == len(xs) - 1, out)
             wt = wy[:, None] * wx[None, :]
-            out[..., t:b, left:r] += rec * wt
-            acc[..., t:b, left:r] += wt
+            out[..., t * s : b * s, left * s : r * s] += rec * wt
+            acc[..., t * s : b * s, left * s : r * s] += wt
     return out / acc.clamp_min(1e-8)
 
 
@@ -92,23 +94,33 @@ def restore_tiled(net: Restorer, x: torch.Tensor, tile: int = 264, overlap: int 
 
 
 def restore_inputs_tiled(net: Restorer, inputs: dict[str, Any], tile: int = 512, overlap: int = 32,
-                         like: str | None = None) -> torch.Tensor:
+                         like: str | None = None, scale: int = 1, context: int = 0) -> torch.Tensor:
     """``net(**inputs)`` on tiles: every 4-D input of the size of ``inputs[like]`` (default: the first
-    4-D input) is cut into the same tiles; other inputs are passed unchanged."""
+    4-D input) is cut into the same tiles; other inputs are passed unchanged. ``scale``: the output is
+    that many times larger than the inputs (super-resolution; ``tile``/``overlap`` are input pixels).
+    ``context``: each tile runs with this many extra input pixels around it (where the image has them),
+    cropped away afterwards, so a network with a global step (an FFT) sees its tile's surroundings."""
     tile, overlap = check_tiling(tile, overlap, int(net.tile_multiple))
     key = like or next(k for k, v in inputs.items() if torch.is_tensor(v) and v.ndim == 4)
     ref = inputs[key]
     h, w = ref.shape[-2:]
     spatial = {k for k, v in inputs.items() if torch.is_tensor(v) and v.ndim == 4 and tuple(v.shape[-2:]) == (h, w)}
 
+    if context < 0:
+        raise ValueError(f"context must be >= 0 pixels, got {context}")
+
     def run(t: int, b: int, left: int, r: int) -> torch.Tensor:
-        part = {k: (v[..., t:b, left:r] if k in spatial else v) for k, v in inputs.items()}
+        t0, b0, l0, r0 = max(0, t - context), min(h, b + context), max(0, left - context), min(w, r + context)
+        part = {k: (v[..., t0:b0, l0:r0] if k in spatial else v) for k, v in inputs.items()}
         with torch.no_grad():
-            return net(**part).float()
+            out = net(**part).float()
+        s = scale
+        return out[..., (t - t0) * s : (t - t0 + b - t) * s, (left - l0) * s : (left - l0 + r - left) * s]
 
     if h <= tile and w <= tile:
         return run(0, h, 0, w)
-    return _tiled((h, w), (ref.shape[0], net.channels, h, w), tile, overlap, int(net.tile_multiple), run, ref)
+    return _tiled((h, w), (ref.shape[0], net.channels, h * scale, w * scale), tile, overlap, int(net.tile_multiple),
+                  run, ref, scale)
 
 
 restore = simulate_and_restore  # the name of earlier releases

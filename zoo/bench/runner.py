@@ -162,8 +162,8 @@ def _score_set(proto: Task, net: Restorer, name: str, label: str, items: list, s
             base = proto.floor(net, inputs).float() if floor else None
         row = {"model": name, "dataset": label, "image": img_name}
         if x is not None:
-            vals = {k: float(fn(y_hat, x)[0]) for k, fn in proto.metrics.items()}
-            vals_floor = {k: float(fn(base, x)[0]) for k, fn in proto.metrics.items()} if base is not None else {}
+            vals = proto.score(y_hat, x, inputs)
+            vals_floor = proto.score(base, x, inputs) if base is not None else {}
             for k, (part, _) in proto.aggregates.items():
                 parts[k].append(part(y_hat, x))
                 if base is not None:

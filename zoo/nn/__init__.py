@@ -14,9 +14,11 @@ from zoo.nn.lora import (
     save_adapters,
     set_stage,
 )
+from zoo.nn.mamba import IFBMamba, selective_scan
 from zoo.nn.unet import ResUNet
 
 __all__ = [
+    "IFBMamba",
     "LoRALayer",
     "ResUNet",
     "count_parameters",
@@ -29,5 +31,6 @@ __all__ = [
     "lora_state_dict",
     "merge_lora",
     "save_adapters",
+    "selective_scan",
     "set_stage",
 ]

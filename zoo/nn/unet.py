@@ -75,13 +75,16 @@ class ResUNet(UNetTrunk):
         channels: image channels in and out.
         widths: feature width per level (top to bottom).
         blocks: residual blocks per level on each side.
+        cond_channels: extra input maps concatenated to the image (USRNet's noise-level map:
+            ``D(z, c) = z + U([z, c])``); ``forward(z, cond)`` then takes them.
     """
 
-    def __init__(self, channels: int = 1, widths: Sequence[int] = (16, 32, 64), blocks: int = 1) -> None:
+    def __init__(self, channels: int = 1, widths: Sequence[int] = (16, 32, 64), blocks: int = 1,
+                 cond_channels: int = 0) -> None:
         super().__init__()
         widths = list(widths)
-        self.channels = channels
-        self.head = nn.Conv2d(channels, widths[0], 3, padding=1)
+        self.channels, self.cond_channels = channels, int(cond_channels)
+        self.head = nn.Conv2d(channels + self.cond_channels, widths[0], 3, padding=1)
         self._init_trunk(widths, blocks)
         self.tail = nn.Conv2d(widths[0], channels, 3, padding=1)
         # zero tail: an untrained denoiser is the identity, so training starts from the
@@ -89,11 +92,15 @@ class ResUNet(UNetTrunk):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         if z.ndim != 4 or z.shape[1] != self.channels:
             raise ValueError(f"ResUNet expects (N, {self.channels}, H, W), got {tuple(z.shape)}")
+        if (cond is None) != (self.cond_channels == 0) or (cond is not None and cond.shape[1] != self.cond_channels):
+            raise ValueError(f"this ResUNet takes {self.cond_channels} conditioning maps, got "
+                             f"{None if cond is None else tuple(cond.shape)}")
         h, w = z.shape[-2:]
         ph, pw = self.pad_amount(h, w)
-        x = F.pad(z, (0, pw, 0, ph), mode="reflect") if (ph or pw) else z
-        out = x + self.tail(self.trunk(self.head(x)))
+        inp = z if cond is None else torch.cat([z, cond.expand(z.shape[0], -1, h, w).to(z.dtype)], 1)
+        x = F.pad(inp, (0, pw, 0, ph), mode="reflect") if (ph or pw) else inp
+        out = x[:, : self.channels] + self.tail(self.trunk(self.head(x)))
         return out[..., :h, :w]

@@ -7,7 +7,10 @@ from zoo.physics.base import LinearPhysics, check_finite, fp32
 from zoo.physics.cassi import SDCASSI
 from zoo.physics.cs import BlockCS, orthonormal_gaussian
 from zoo.physics.flash import FlashDenoising
+from zoo.physics.lowlight import LowLight, LowLightDegradation
 from zoo.physics.pansharpen import Pansharpening, interp23tap, wald_reduce
+from zoo.physics.sr import BlurDownsample, imresize
 
 __all__ = ["LinearPhysics", "BlockCS", "fp32", "check_finite", "orthonormal_gaussian", "SDCASSI",
-           "Pansharpening", "FlashDenoising", "interp23tap", "wald_reduce"]
+           "Pansharpening", "FlashDenoising", "LowLight", "LowLightDegradation", "interp23tap", "wald_reduce",
+           "BlurDownsample", "imresize"]

@@ -99,6 +99,10 @@ class Task:
             self.adapt(None, {}, steps)  # type: ignore[arg-type]  (raises the task's message)
         return {"method": self.adapt_method, **self.adapt_defaults, "steps": steps, "seed": 0}
 
+    def score(self, output: torch.Tensor, target: torch.Tensor, inputs: dict[str, Any]) -> dict[str, float]:
+        """The task's metrics of one restored image (SR: on the Y channel with the scale's border cut)."""
+        return {k: float(fn(output, target)[0]) for k, fn in self.metrics.items()}
+
     def compatible(self, net: Restorer, batch: Batch) -> bool:
         """Whether ``net`` can be scored on this test item (e.g. its band count); others are skipped."""
         return True

@@ -1,0 +1,131 @@
+"""Low-light physics: the Retinex model, input checks, and the synthetic low-light degradation.
+
+The measurement is the low-light sRGB image itself (``A = Aᵀ = I``); what makes it dark is the
+illumination of the Retinex model ``I = R ⊙ L`` (reflectance R, illumination L ≥ 0), which the
+LLEMamba network solves for.
+
+Synthetic degradation (:class:`LowLightDegradation`; no real paired set is at hand; in the spirit
+of LOL-v2-synthetic), per image, from a normal-light sRGB image ``x`` in [0, 1]::
+
+    lin   = srgb⁻¹(x)                               linearise (IEC 61966-2-1 sRGB curve)
+    lin   = e · g_c · lin                           exposure e ~ logU(0.03, 0.3); colour cast g_c ~ U(1 ± 0.1)
+    lin   = Poisson(Q · lin) / Q + N(0, σ_r²)       shot noise (Q ~ logU(1e3, 1e4) photo-electrons per unit
+                                                    of full scale) + read noise σ_r ~ U(5e-4, 3e-3)
+    low   = round(255 · srgb(clip(lin, 0, 1))) / 255   camera gamma (the sRGB curve) + 8-bit quantisation
+
+No learning and no file I/O here; the readers are in :mod:`zoo.data.lowlight`.
+
+Example:
+    >>> import torch
+    >>> from zoo.physics.lowlight import LowLightDegradation
+    >>> deg = LowLightDegradation()
+    >>> x = torch.rand(2, 3, 16, 16)
+    >>> low = deg(x, generator=torch.Generator().manual_seed(0))
+    >>> tuple(low.shape), bool(low.mean() < x.mean())
+    ((2, 3, 16, 16), True)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from zoo.physics.base import LinearPhysics, check_finite, fp32
+
+__all__ = ["LowLight", "LowLightDegradation", "srgb_to_linear", "linear_to_srgb", "check_lowlight"]
+
+
+def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
+    """The sRGB decoding curve (IEC 61966-2-1)."""
+    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0) + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
+    """The sRGB encoding curve (IEC 61966-2-1)."""
+    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def check_lowlight(x: torch.Tensor, what: str = "low-light image", channels: int = 3) -> None:
+    """Refuse what the network cannot enhance, with an error that says what to do: not (N, 3, H, W),
+    an empty image, integer data, NaN/Inf, or values outside [0, 1]."""
+    if not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] != channels:
+        shape = tuple(x.shape) if torch.is_tensor(x) else type(x).__name__
+        raise ValueError(f"{what} must be an (N, {channels}, H, W) RGB tensor, got {shape}: convert grey or RGBA "
+                         "images to RGB first")
+    if x.numel() == 0:
+        raise ValueError(f"{what} is empty (shape {tuple(x.shape)})")
+    check_finite(x, what)
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-6 or hi > 1 + 1e-6:
+        raise ValueError(f"{what} has values in [{lo:.4g}, {hi:.4g}]: pass sRGB values in [0, 1] "
+                         "(divide 8-bit data by 255, 16-bit data by 65535)")
+
+
+class LowLight(LinearPhysics):
+    """The low-light measurement: the identity on sRGB images, with the input checks of the task."""
+
+    def __init__(self, channels: int = 3) -> None:
+        super().__init__()
+        self.channels = int(channels)
+
+    @fp32
+    def A(self, x: torch.Tensor) -> torch.Tensor:  # noqa: N802
+        check_lowlight(x, "image", self.channels)
+        return x
+
+    @fp32
+    def A_adjoint(self, y: torch.Tensor, img_size: Sequence[int] | None = None, **kw: Any) -> torch.Tensor:  # noqa: N802
+        check_lowlight(y, "image", self.channels)
+        return y
+
+    def y_shape(self, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(x_shape)
+
+    def check_inputs(self, low: torch.Tensor) -> None:
+        check_lowlight(low, "low-light image", self.channels)
+
+
+@dataclass(frozen=True)
+class LowLightDegradation:
+    """Normal-light sRGB → synthetic low-light sRGB (module docstring); ranges are per image."""
+
+    exposure: tuple[float, float] = (0.03, 0.3)
+    cast: float = 0.1
+    photons: tuple[float, float] = (1e3, 1e4)
+    read_noise: tuple[float, float] = (5e-4, 3e-3)
+    bits: int = 8
+
+    def describe(self) -> str:
+        return (f"sRGB→linear; exposure logU{self.exposure}; colour cast U(1±{self.cast}) per channel; "
+                f"Poisson shot noise, Q logU{self.photons} e-/full scale, + Gaussian read noise U{self.read_noise}; "
+                f"clip; linear→sRGB; {self.bits}-bit quantisation")
+
+    def sample_params(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Per-image parameters: ``exposure`` (n,), ``cast`` (n, 3), ``photons`` (n,), ``read`` (n,)."""
+        u = torch.rand(n, 6, generator=generator)
+
+        def logu(r, t):
+            return torch.exp(math.log(r[0]) + t * (math.log(r[1]) - math.log(r[0])))
+
+        return {"exposure": logu(self.exposure, u[:, 0]), "cast": 1 + self.cast * (2 * u[:, 1:4] - 1),
+                "photons": logu(self.photons, u[:, 4]),
+                "read": self.read_noise[0] + u[:, 5] * (self.read_noise[1] - self.read_noise[0])}
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                 params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Degrade normal-light images ``x`` (N, 3, H, W) in [0, 1]; CPU random numbers (reproducible by seed)."""
+        check_lowlight(x, "normal-light image", x.shape[1] if x.ndim == 4 else 3)
+        n = x.shape[0]
+        p = params or self.sample_params(n, generator)
+        dev = x.device
+        lin = srgb_to_linear(x.float()) * (p["exposure"][:, None, None, None] * p["cast"][:, :, None, None]).to(dev)
+        q = p["photons"][:, None, None, None].to(dev)
+        shot = torch.poisson((lin * q).cpu(), generator=generator).to(dev) / q
+        read = torch.randn(x.shape, generator=generator).to(dev) * p["read"][:, None, None, None].to(dev)
+        low = linear_to_srgb((shot + read).clamp(0, 1))
+        levels = 2 ** self.bits - 1
+        return torch.round(low * levels) / levels
