@@ -25,7 +25,7 @@ __all__ = ["run_demo"]
 def _input_picture(task: Task, inputs: dict, like: torch.Tensor) -> torch.Tensor:
     """What the restorer is given, shown at the target's size: the noisy image, the upsampled MS,
     or (for a measurement that is not an image) the floor's own first estimate."""
-    for k in ("noisy", "ms", "lr", "x"):
+    for k in ("noisy", "ms", "lr", "low", "x"):
         if k in inputs and inputs[k].ndim == 4:
             t = inputs[k].float()
             if t.shape[-2:] != like.shape[-2:]:
