@@ -24,7 +24,8 @@ from zoo.data.base import RestorationDataModule
 from zoo.data.io import image_array, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
 
-__all__ = ["IMAGE_EXTS", "to_luminance", "read_grey", "list_images", "GreyPatchDataset", "GreyImageDataset", "CSDataModule"]
+__all__ = ["IMAGE_EXTS", "to_luminance", "read_grey", "list_images", "GreyPatchDataset", "GreyImageDataset", "CSDataModule",
+           "split_train_val"]
 
 IMAGE_EXTS = (".png", ".tif", ".tiff", ".bmp", ".jpg", ".jpeg")
 
@@ -68,6 +69,17 @@ def list_images(folder: Path) -> list[Path]:
     if not files:
         raise DatasetNotFoundError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}")
     return files
+
+
+def split_train_val(dirs: Sequence[str], root: str | None, val_images: int) -> tuple[list[Path], list[Path]]:
+    """(validation files, training files): the images of ``dirs`` shuffled with seed 0, the first ``val_images``
+    held out (at least one image always trains)."""
+    files: list[Path] = []
+    for d in dirs:
+        files += list_images(resolve_folder(d, root))
+    random.Random(0).shuffle(files)
+    nval = min(val_images, max(0, len(files) - 1))
+    return files[:nval], files[nval:]
 
 
 class GreyPatchDataset(Dataset):
@@ -147,13 +159,7 @@ class CSDataModule(RestorationDataModule):
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         if stage in ("fit", "validate", None):
-            files: list[Path] = []
-            for d in hp.train_dirs:
-                files += list_images(resolve_folder(d, hp.data_root))
-            rng = random.Random(0)
-            rng.shuffle(files)
-            nval = min(hp.val_images, max(0, len(files) - 1))
-            self.val_files, self.train_files = files[:nval], files[nval:]
+            self.val_files, self.train_files = split_train_val(hp.train_dirs, hp.data_root, hp.val_images)
             self.train_set = GreyPatchDataset(self.train_files, hp.patch, hp.samples_per_epoch)
             self.val_set = GreyImageDataset(self.val_files, crop=2 * hp.patch)
         if stage in ("test", "predict", None):

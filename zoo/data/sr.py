@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.data.base import RestorationDataModule
-from zoo.data.images import list_images, resolve_folder
+from zoo.data.images import split_train_val
 from zoo.data.io import image_array, open_image
 from zoo.data.paths import DatasetNotFoundError, find_data
 from zoo.physics.sr import BlurDownsample, bicubic_kernel, gaussian_kernel, imresize, motion_kernel
@@ -266,13 +266,7 @@ class SRDataModule(RestorationDataModule):
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         if stage in ("fit", "validate", None):
-            files: list[Path] = []
-            for d in hp.train_dirs:
-                files += list_images(resolve_folder(d, hp.data_root))
-            rng = random.Random(0)
-            rng.shuffle(files)
-            nval = min(hp.val_images, max(0, len(files) - 1))
-            self.val_files, self.train_files = files[:nval], files[nval:]
+            self.val_files, self.train_files = split_train_val(hp.train_dirs, hp.data_root, hp.val_images)
             self.train_set = SRPatchDataset(self.train_files, hp.patch, hp.margin, hp.samples_per_epoch)
             self.val_set = _ValSet(self.val_files, hp.val_scale, hp.val_crop)
             self.degrader = SRDegrader(hp.margin, hp.scale_probs, hp.kernel_probs, hp.sigma_max)

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 
 from zoo.models.base import Restorer
-from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, set_stage
+from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage
 from zoo.nn.unet import ResUNet
 from zoo.physics.base import LinearPhysics
 from zoo.physics.cs import BlockCS
@@ -145,20 +145,7 @@ class LoRun(Restorer):
             for d in self.denoisers:
                 d.load_state_dict(den, strict=True)
         else:
-            target = self.denoiser
-            # base weights of a LoRA layer live under "<layer>.base.<param>"
-            remap = {}
-            own = target.state_dict()
-            for k, v in den.items():
-                if k in own:
-                    remap[k] = v
-                else:
-                    head, _, leaf = k.rpartition(".")
-                    remap[f"{head}.base.{leaf}"] = v
-            missing = [k for k in own if k not in remap and ".lora_" not in k]
-            if missing:
-                raise ValueError(f"phase-1 state dict lacks {missing[:3]}: same widths/architecture?")
-            target.load_state_dict(remap, strict=False)
+            load_base(self.denoiser, den)
         self.step.fill_(float(sd["step"][0]))
         self.strength.fill_(float(strength_init))
         self.strength[0] = float(sd["strength"][0]) if "strength" in sd else 1.0

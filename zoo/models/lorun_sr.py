@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.models.base import Restorer
-from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, set_stage
+from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage
 from zoo.nn.unet import ResUNet
 from zoo.physics.base import check_finite
 from zoo.physics.sr import BlurDownsample, bicubic_kernel, check_kernel, imresize
@@ -203,15 +203,7 @@ class LoRunSR(Restorer):
             for d in self.denoisers:
                 d.load_state_dict(den, strict=True)
         else:
-            own = self.denoiser.state_dict()
-            remap = {}
-            for key, v in den.items():
-                head, _, leaf = key.rpartition(".")
-                remap[key if key in own else f"{head}.base.{leaf}"] = v
-            missing = [key for key in own if key not in remap and ".lora_" not in key]
-            if missing:
-                raise ValueError(f"phase-1 state dict lacks {missing[:3]}: same widths/architecture?")
-            self.denoiser.load_state_dict(remap, strict=False)
+            load_base(self.denoiser, den)
         hyp = {k[len("hyper."):]: v for k, v in sd.items() if k.startswith("hyper.")}
         last = f"mlp.{len(self.hyper.mlp) - 1}."
         n1 = hyp[last + "bias"].numel() // 2

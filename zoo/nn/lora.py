@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from zoo.utils.files import atomic_write
 
 __all__ = [
+    "load_base",
     "lora_rank",
     "LoRALayer",
     "inject_lora",
@@ -131,6 +132,20 @@ def inject_lora(module: nn.Module, num_stages: int, gamma: float = 10.0, alpha: 
         else:
             inject_lora(child, num_stages, gamma, alpha)
     return module
+
+
+def load_base(module: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Load the state dict of the plain (pre-LoRA) module into ``module``, injected or not: the base weights of a
+    LoRA layer live under ``<layer>.base.<param>``; adapters keep their values. A missing base weight is refused."""
+    own = module.state_dict()
+    remap = {}
+    for k, v in state.items():
+        head, _, leaf = k.rpartition(".")
+        remap[k if k in own else f"{head}.base.{leaf}"] = v
+    missing = [k for k in own if k not in remap and ".lora_" not in k]
+    if missing:
+        raise ValueError(f"phase-1 state dict lacks {missing[:3]}: same widths/architecture?")
+    module.load_state_dict(remap, strict=False)
 
 
 def is_adapter_key(name: str) -> bool:
