@@ -26,9 +26,9 @@ fit() {
 recipe() { python experiments/lineage.py recipe "$1"; }
 # export_pair LORUN_STAGE BLOCK9_STAGE: the r25 pair of one side-by-side stage; the lineage is copied back afterwards
 export_pair() {
-  zoo export "$(python experiments/lineage.py run-dir "$1")/export" --name lorun-cs-r25 --recipe "$(recipe "$1")" \
+  zoo export-run "$(python experiments/lineage.py run-dir "$1")/export" --name lorun-cs-r25 --recipe "$(recipe "$1")" \
     --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
-  zoo export "$(python experiments/lineage.py run-dir "$2")/export" --name block9-cs-r25 --recipe "$(recipe "$2")" \
+  zoo export-run "$(python experiments/lineage.py run-dir "$2")/export" --name block9-cs-r25 --recipe "$(recipe "$2")" \
     --data "$DATA" --hardware "$HW" --dtype float16 --overwrite
   python experiments/lineage_to_manifest.py
   python experiments/merge_curves.py lorun-cs-r25 block9-cs-r25
@@ -56,7 +56,7 @@ for st in $STAGES; do
         if [ -f "runs/$name-cont/export/model.safetensors" ]; then run=$name-cont; stage=${stage}_cont; fi
         if [ -f "runs/$name-cont2/export/model.safetensors" ]; then run=$name-cont2; stage=${stage}2; fi
         [ -f "runs/$run/export/model.safetensors" ] || continue
-        zoo export "runs/$run/export" --name "$name" --recipe "$(recipe "$stage")" --data "$DATA" --init "$INIT" \
+        zoo export-run "runs/$run/export" --name "$name" --recipe "$(recipe "$stage")" --data "$DATA" --init "$INIT" \
           --hardware "$HW" --dtype float16 --overwrite
       done
       python experiments/lineage_to_manifest.py

@@ -24,10 +24,10 @@ for st in $STAGES; do
     export)
       python experiments/sr_scale_aliases.py runs/lorun-sr-x4/export
       for s in 2 3 4; do
-        zoo export runs/lorun-sr-x$s/export --name lorun-sr-x$s --recipe "$(recipe lorun_sr_phase2)" --data "$DATA" \
+        zoo export-run runs/lorun-sr-x$s/export --name lorun-sr-x$s --recipe "$(recipe lorun_sr_phase2)" --data "$DATA" \
           --hardware "$HW" --notes "$NOTES" --dtype float16
       done
-      zoo export runs/block9-sr-x4/export --name block9-sr-x4 --recipe "$(recipe block9_sr)" --data "$DATA" \
+      zoo export-run runs/block9-sr-x4/export --name block9-sr-x4 --recipe "$(recipe block9_sr)" --data "$DATA" \
         --hardware "$HW" --notes "$NOTES" --dtype float16
       python experiments/lineage_to_manifest.py ;;
     bench)

@@ -5,6 +5,7 @@
 ``cassi/real/scene1.mat`` (``meas_real``, 96×150), ``cassi/cave256/*.mat`` (``NRD`` uint16 H×W×31),
 ``cassi/remote/{Samson,jasperRidge2_R198,paris_data_hs_ms}.mat`` (their keys and layouts),
 ``cassi/kaist/scene01.mat`` (``img`` float H×W×28), ``cassi/mst_cave/*.mat`` (``img_expand`` uint16),
+``cassi/cave256_train/balloons_ms_256.mat`` (``Omsi`` uint16 64×144×31),
 ``cassi/cave_png/fake_ms/fake_ms/fake_ms_{01..31}.png`` (16-bit), and colour RGB images in
 ``images/T91`` and ``flash/faid32_half`` when absent.
 """
@@ -36,6 +37,9 @@ def make(root: Path) -> Path:
     for name in ("cloth_ms_256", "apples_ms_256"):
         sio.savemat(cassi / "cave256" / f"{name}.mat", {"NRD": (_smooth(rng, 48, 48, 31) * 40000).astype(np.uint16)})
     sio.savemat(cassi / "kaist" / "scene01.mat", {"img": _smooth(rng, 40, 40, 28)})
+    (cassi / "cave256_train").mkdir(parents=True, exist_ok=True)  # the real training cube's layout (key Omsi)
+    sio.savemat(cassi / "cave256_train" / "balloons_ms_256.mat",
+                {"Omsi": (_smooth(np.random.default_rng(11), 64, 144, 31) * 60000).astype(np.uint16)})
     sio.savemat(cassi / "mst_cave" / "scene001.mat", {"img_expand": (_smooth(rng, 72, 72, 28) * 65535).astype(np.uint16)})
     png = cassi / "cave_png" / "fake_ms" / "fake_ms"
     png.mkdir(parents=True, exist_ok=True)

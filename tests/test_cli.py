@@ -20,23 +20,6 @@ from zoo.cli.main import main
 CFG = {"stages": 2, "widths": [8, 16]}
 
 
-@pytest.fixture
-def tiny_ckpt(tmp_path, monkeypatch, fake_cs_root):
-    """A tiny lorun-cs-r25 exported through `zoo export` into a temporary manifest."""
-    monkeypatch.setenv("ZOO_MANIFEST", str(tmp_path / "checkpoints_manifest.json"))
-    monkeypatch.setenv("ZOO_DATA", str(fake_cs_root))
-    monkeypatch.delenv("ZOO_CHECKPOINTS", raising=False)
-    torch.manual_seed(0)
-    net = zoo.create("lorun-cs-r25", **resolve_model_files("lorun-cs-r25", {"phi_init": "ista", "data_root": str(fake_cs_root), **CFG}))
-    run = tmp_path / "run" / "export"
-    run.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(run / "model.safetensors"))
-    (run / "config.json").write_text(json.dumps({"model": "lorun-cs-r25", "config": {**CFG, "phi_init": "checkpoint", "qinit": True}}))
-    (run / "learning_curve.json").write_text(json.dumps([{"step": 10, "epoch": 0, "wall_s": 1.5, "val/psnr": 20.0}]))
-    assert main(["export", str(run), "--name", "lorun-cs-r25", "--recipe", "recipes/x.yaml", "--data", "fake"]) == 0
-    return tmp_path
-
-
 def test_export_list_info_load(tiny_ckpt, capsys):
     assert (tiny_ckpt / "checkpoints" / "lorun-cs-r25" / "README.md").is_file()
     assert main(["list", "--pretrained"]) == 0

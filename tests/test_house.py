@@ -18,16 +18,17 @@ ZOO = Path(__file__).resolve().parents[1] / "zoo"
 FORBIDDEN = {
     "registry": {"*"},
     "utils": {"*"},
-    "physics": {"data", "nn", "models", "hub", "solvers", "training", "tasks", "bench", "cli", "api"},
-    "nn": {"hub", "physics", "models", "data", "training", "tasks", "bench", "cli", "api"},
-    "solvers": {"data", "nn", "models", "hub", "training", "tasks", "bench", "cli", "api"},
-    "metrics": {"data", "nn", "models", "hub", "training", "tasks", "bench", "cli", "api"},
-    "models": {"data", "hub", "training", "tasks", "bench", "cli", "api"},
-    "hub": {"registry", "models", "api", "nn", "physics", "data", "training", "tasks", "bench", "cli", ""},
-    "data": {"models", "nn", "training", "tasks", "bench", "cli", "hub"},
-    "training": {"tasks", "bench", "cli"},
-    "tasks": {"bench", "cli"},
+    "physics": {"data", "nn", "models", "hub", "solvers", "training", "tasks", "bench", "cli", "api", "deploy"},
+    "nn": {"hub", "physics", "models", "data", "training", "tasks", "bench", "cli", "api", "deploy"},
+    "solvers": {"data", "nn", "models", "hub", "training", "tasks", "bench", "cli", "api", "deploy"},
+    "metrics": {"data", "nn", "models", "hub", "training", "tasks", "bench", "cli", "api", "deploy"},
+    "models": {"data", "hub", "training", "tasks", "bench", "cli", "api", "deploy"},
+    "hub": {"registry", "models", "api", "nn", "physics", "data", "training", "tasks", "bench", "cli", "", "deploy"},
+    "data": {"models", "nn", "training", "tasks", "bench", "cli", "hub", "deploy"},
+    "training": {"tasks", "bench", "cli", "deploy"},
+    "tasks": {"bench", "cli", "deploy"},
     "bench": {"cli"},
+    "deploy": {"cli", "bench", "training", "data"},
 }
 
 
@@ -114,3 +115,21 @@ def test_every_registered_model_is_a_restorer_with_a_task_and_module():
         assert isinstance(net, Restorer), f"{name}: {type(net).__name__} does not subclass zoo.models.base.Restorer"
         mod, _, cls = e.lightning_module.rpartition(".")
         assert hasattr(importlib.import_module(mod), cls), f"{name}: no Lightning module {e.lightning_module}"
+
+
+def test_catalogue_file_matches_the_registry():
+    """``zoo list``/``zoo info`` read zoo/catalog.json: it must say what the registry says."""
+    from zoo.cli.catalog import build_catalog, read_catalog
+
+    assert read_catalog() == build_catalog(), "zoo/catalog.json is stale: run python scripts/write_catalog.py"
+
+
+def test_zoo_list_and_info_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from zoo.cli.main import main; assert main(['list']) == 0; "
+            "assert main(['info', 'lorun-cs-r25']) == 0; assert 'torch' not in sys.modules, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '"params"' in r.stdout and "lorun-cs-r25" in r.stdout

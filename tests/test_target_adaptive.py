@@ -135,7 +135,7 @@ def test_bench_and_restore_adapt_through_the_cli(tmp_path, capsys):
     assert main([*args, "-o", str(tmp_path / "d.png")]) == 0
     assert "after 2 target-adaptive steps" in capsys.readouterr().out and (tmp_path / "d.png").is_file()
     assert main(["restore", "lorun-cs-r25", str(noisy), "-o", str(tmp_path / "c.png"), "--adapt", "2"]) == 2
-    assert "--adapt is for flash/pansharpen models" in capsys.readouterr().err
+    assert "--adapt is for cassi/flash/pansharpen models" in capsys.readouterr().err
 
 
 def _flash_case(seed: int = 0, size: int = 64):

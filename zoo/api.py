@@ -27,7 +27,9 @@ from zoo.hub.loading import folder_config, load_state_dict_strict, read_safetens
 from zoo.hub.manifest import CheckpointRecord, load_manifest
 from zoo.hub.meta import set_meta_provider
 from zoo.hub.resolve import files_from_path, get_record, read_verified_file
+from zoo.nn.lora import load_adapters
 from zoo.registry import ModelEntry, UnknownModelError, create, get_entry, registered
+from zoo.utils.files import sha256_file
 
 __all__ = ["create", "load", "list_models", "get_entry", "checkpoint", "ModelEntry", "UnknownModelError"]
 
@@ -80,8 +82,13 @@ def _check_config(name: str, config: dict[str, Any], sources: dict[str, Path | N
 
 
 def load(name: str, *, path: str | os.PathLike | None = None, device: str | torch.device | None = None,
-         verify: bool = True) -> nn.Module:
+         verify: bool = True, adapters: str | os.PathLike | None = None) -> nn.Module:
     """Build ``name`` with its verified pretrained weights, in eval mode.
+
+    ``adapters``: an ``adapters.safetensors`` from ``zoo finetune`` (LoRun models): loaded on top of the
+    base with :func:`zoo.nn.lora.load_adapters` after checking it was written for ``name`` and trained on
+    exactly these base weights (the sha256 in its metadata). To switch between adapter sets later,
+    call ``zoo.nn.lora.load_adapters(net, other_path)`` on the loaded network (no reload of the base).
 
     ``verify=False`` with a ``path`` loads your own weights of a published model (a fine-tune:
     their hashes differ from the manifest's) with the config of the folder's ``config.json``, and
@@ -94,7 +101,8 @@ def load(name: str, *, path: str | os.PathLike | None = None, device: str | torc
             source has the files.
         ChecksumError: a file differs from the manifest (never loaded).
         ValueError: the weights are not a valid safetensors file, or the config has a key the
-            model's builder does not accept (the file and the key(s) are named).
+            model's builder does not accept (the file and the key(s) are named); an adapter file of
+            another model, base, rank or stage count, edited, not an adapter file, or with NaN/Inf.
         StateDictMismatchError: strict loading failed.
 
     Example:
@@ -115,6 +123,7 @@ def load(name: str, *, path: str | os.PathLike | None = None, device: str | torc
         why = "verify=False" if listed else f"{name} has no manifest record"
         warnings.warn(f"{why}: loading {weights} without sha256 verification", stacklevel=2)
         state = read_safetensors(weights)
+        base_sha = sha256_file(weights) if adapters is not None else None
         bad = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
         if bad:  # unverified weights: say it is the weights, not the image, that hold NaN/Inf
             raise ValueError(f"{weights}: weights {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} contain NaN/Inf "
@@ -125,9 +134,12 @@ def load(name: str, *, path: str | os.PathLike | None = None, device: str | torc
         config = dict(record.config)
         sources = {k: manifest.path for k in config}
         state = read_safetensors(weights, data)  # parsed from the hashed bytes, not read again
+        base_sha = record.files["model.safetensors"].sha256
     _check_config(name, config, sources)
     net = create(name, **config)
     load_state_dict_strict(net, state, source=f"weights {weights}")
+    if adapters is not None:
+        load_adapters(net, adapters, expect={"model": name, "base_sha256": base_sha})
     net.eval()
     if device is not None:
         net.to(device)

@@ -9,18 +9,75 @@
 
 Tiles lie on a grid that is a multiple of ``net.tile_multiple``, overlap by ``overlap`` pixels and
 are blended with linear ramps, so there are no seams; memory is bounded by the tile size.
+
+* :func:`auto_tile` — the tile size that restores a large input fastest on this machine: each
+  candidate ``T`` is timed once on a ``T×T`` crop and scored per *new* output pixel,
+  ``t(T) / (T − overlap)²`` (the overlap is recomputed by both neighbours); the winner is cached per
+  (network, device, dtype, threads, overlap) for the process. Inputs of at most
+  :func:`whole_max_pixels` run whole (512², or 1024² once :func:`zoo.utils.allocator.tune_allocator` ran). :func:`tile_progress` shows a tqdm bar over the tiles (off unless asked; ``None`` = on
+  when stderr is a terminal).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import contextvars
+import math
+import sys
+import time
+from typing import IO, Any, Callable, Iterator, Sequence
 
 import torch
 
 from zoo.models.base import Restorer
 from zoo.physics.base import check_finite
+from zoo.utils.allocator import tuned as allocator_tuned
 
-__all__ = ["simulate_and_restore", "restore", "restore_tiled", "restore_inputs_tiled", "check_tiling"]
+__all__ = ["simulate_and_restore", "restore", "restore_tiled", "restore_inputs_tiled", "check_tiling", "auto_tile",
+           "tile_progress", "spatial_inputs", "crop_inputs", "TILE_CANDIDATES", "WHOLE_MAX_PIXELS", "whole_max_pixels"]
+
+# candidate tile sides: the largest bounds the memory of a tiled run; an input of at most that many pixels
+# runs whole (one tile of it would be the whole image anyway, and the timing would cost more than it saves)
+TILE_CANDIDATES = (128, 192, 256, 384, 512)
+WHOLE_MAX_PIXELS = 512 * 512
+# with glibc's thresholds raised (zoo.utils.allocator, as the CLI runs) a whole 1024² image beats tiles
+# (lorun-cs-r25: 14.5 s whole vs 19.2 s tiled; ssopga-flash 4.9 vs 11.7 s: results/deploy/efficiency_allocator);
+# above it tiles keep the memory bounded
+WHOLE_MAX_PIXELS_TUNED = 1024 * 1024
+
+
+def whole_max_pixels() -> int:
+    """Output pixels up to which :func:`auto_tile` runs an input whole (larger when the allocator is tuned)."""
+    return WHOLE_MAX_PIXELS_TUNED if allocator_tuned() else WHOLE_MAX_PIXELS
+_AUTO: dict[tuple, int] = {}  # (network, device, dtype, threads, overlap, multiple) -> fastest tile side
+_CONTEXT: contextvars.ContextVar[int] = contextvars.ContextVar("zoo_tile_context", default=0)  # last run's context
+_PROGRESS: contextvars.ContextVar[tuple[bool | None, IO[str] | None]] = contextvars.ContextVar(
+    "zoo_tile_progress", default=(False, None))
+
+
+@contextlib.contextmanager
+def tile_progress(enabled: bool | None = None, file: IO[str] | None = None) -> Iterator[None]:
+    """Inside the block, tiled restores show a progress bar over the tiles on ``file`` (stderr).
+
+    ``enabled=None``: only when ``file`` is a terminal (never in logs, pipes or tests); ``False``: off.
+    """
+    token = _PROGRESS.set((enabled, file))
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
+def _bar(total: int):
+    enabled, file = _PROGRESS.get()
+    file = file or sys.stderr
+    if enabled is None:
+        enabled = bool(getattr(file, "isatty", lambda: False)())
+    if not enabled or total <= 1:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="tiles", unit="tile", file=file, leave=False, dynamic_ncols=True)
 
 
 def simulate_and_restore(net: Restorer, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -71,15 +128,20 @@ def _tiled(size: tuple[int, int], out_shape: tuple[int, ...], tile: int, overlap
         return [(a, n if a == last else a + tile) for a in s]
 
     ys, xs = spans(h), spans(w)
+    bar = _bar(len(ys) * len(xs))
     for i, (t, b) in enumerate(ys):
         for j, (left, r) in enumerate(xs):
             rec = run(t, b, left, r)
+            if bar is not None:
+                bar.update()
             s = scale
             wy = _ramp((b - t) * s, overlap * s, i == 0, i == len(ys) - 1, out)
             wx = _ramp((r - left) * s, overlap * s, j == 0, j == len(xs) - 1, out)
             wt = wy[:, None] * wx[None, :]
             out[..., t * s : b * s, left * s : r * s] += rec * wt
             acc[..., t * s : b * s, left * s : r * s] += wt
+    if bar is not None:
+        bar.close()
     return out / acc.clamp_min(1e-8)
 
 
@@ -108,6 +170,7 @@ def restore_inputs_tiled(net: Restorer, inputs: dict[str, Any], tile: int = 512,
 
     if context < 0:
         raise ValueError(f"context must be >= 0 pixels, got {context}")
+    _CONTEXT.set(int(context))  # auto_tile times a tile with the surroundings the task gives it
 
     def run(t: int, b: int, left: int, r: int) -> torch.Tensor:
         t0, b0, l0, r0 = max(0, t - context), min(h, b + context), max(0, left - context), min(w, r + context)
@@ -121,6 +184,80 @@ def restore_inputs_tiled(net: Restorer, inputs: dict[str, Any], tile: int = 512,
         return run(0, h, 0, w)
     return _tiled((h, w), (ref.shape[0], net.channels, h * scale, w * scale), tile, overlap, int(net.tile_multiple),
                   run, ref, scale)
+
+
+def spatial_inputs(inputs: dict[str, Any], like: str | None = None) -> tuple[str, set[str]]:
+    """(reference key, keys of the 4-D inputs of the reference's size): the inputs a tile cuts.
+
+    The reference is ``like`` or else the largest 4-D input."""
+    four = {k: v for k, v in inputs.items() if torch.is_tensor(v) and v.ndim == 4}
+    if not four:
+        raise ValueError(f"no image (4-D tensor) among the inputs {sorted(inputs)}: nothing to tile")
+    key = like or max(four, key=lambda k: four[k].shape[-2] * four[k].shape[-1])
+    size = tuple(inputs[key].shape[-2:])
+    return key, {k for k, v in four.items() if tuple(v.shape[-2:]) == size}
+
+
+def crop_inputs(inputs: dict[str, Any], top: int, bottom: int, left: int, right: int,
+                like: str | None = None) -> dict[str, Any]:
+    """``inputs`` with every image input of the reference's size cut to ``[top:bottom, left:right]``."""
+    _, spatial = spatial_inputs(inputs, like)
+    return {k: (v[..., top:bottom, left:right] if k in spatial else v) for k, v in inputs.items()}
+
+
+def _net_key(net: torch.nn.Module) -> tuple:
+    p = next(net.parameters(), None)
+    n = sum(q.numel() for q in net.parameters())
+    return (type(net).__module__, type(net).__qualname__, n, str(p.device) if p is not None else "cpu",
+            str(p.dtype) if p is not None else "", torch.get_num_threads())
+
+
+def auto_tile(net: Restorer, inputs: dict[str, Any], run: Callable[[dict[str, Any], int], Any], overlap: int,
+              like: str | None = None, candidates: Sequence[int] = TILE_CANDIDATES,
+              whole_max: int | None = None, scale: int = 1) -> int:
+    """The tile side (input pixels, a multiple of ``net.tile_multiple``) that restores ``inputs`` fastest.
+
+    ``run(crop, tile)`` restores a crop of the inputs (the task's own run, so its measurement and
+    context are timed too). ``scale``: the network works at ``scale``× the input's size (super-resolution):
+    ``candidates`` and ``whole_max`` are in output pixels and are divided by it (and its square).
+    An input of at most ``whole_max`` (output) pixels (default :func:`whole_max_pixels`) gets a tile covering it whole.
+    Otherwise the candidates larger than ``overlap`` and smaller than the input are timed once each
+    (after a warm-up at the smallest), largest first, each as one tile with the ``context`` pixels
+    the task's :func:`restore_inputs_tiled` gives every tile (seen in the warm-up), stopping at the
+    first whose cost per new output pixel ``t / ((T_h − o)(T_w − o))`` is 10 % above the best so far:
+    smaller tiles only add overlap and context, so the timing costs about two large tiles. The
+    fastest is cached for the process per network, device, dtype, thread count and overlap.
+    """
+    key, _ = spatial_inputs(inputs, like)
+    h, w = (int(s) for s in inputs[key].shape[-2:])
+    m = int(net.tile_multiple)
+    whole = math.ceil(max(h, w) / m) * m
+    if h * w * scale * scale <= (whole_max_pixels() if whole_max is None else whole_max):
+        return max(whole, check_tiling(m * (overlap // m + 1), overlap, m)[0])
+    lr = [c // scale for c in candidates]
+    sides = sorted({check_tiling(c, overlap, m)[0] for c in lr if c > overlap and c // m * m > overlap})
+    sides = [c for c in sides if c < max(h, w)] or [whole]
+    cache_key = (*_net_key(net), int(overlap), m, tuple(sides))
+    if cache_key in _AUTO:
+        return _AUTO[cache_key]
+    best, best_cost = sides[0], math.inf
+    with torch.no_grad():
+        _CONTEXT.set(0)
+        run(crop_inputs(inputs, 0, min(h, sides[0]), 0, min(w, sides[0]), key), sides[0])  # warm-up
+        ctx = _CONTEXT.get()  # surroundings each tile is run with (SR: the FFT step's context), 0 if none
+        for c in reversed(sides):
+            # one tile as the tiled run sees it: its side plus the context on both sides, run as a single tile
+            th, tw = min(h, c + 2 * ctx), min(w, c + 2 * ctx)
+            crop = crop_inputs(inputs, 0, th, 0, tw, key)
+            t0 = time.perf_counter()
+            run(crop, math.ceil(max(th, tw) / m) * m)
+            cost = (time.perf_counter() - t0) / max(1, (min(h, c) - overlap) * (min(w, c) - overlap))
+            if cost < best_cost:
+                best, best_cost = c, cost
+            elif cost > 1.1 * best_cost:
+                break
+    _AUTO[cache_key] = best
+    return best
 
 
 restore = simulate_and_restore  # the name of earlier releases

@@ -1,7 +1,7 @@
 """Model registry: typed metadata for every restorer in the zoo. A leaf: it imports nothing of ``zoo``.
 
 Names follow ``family-task-variant`` (``lorun-cs-r25``). Each family file registers its entries at
-its bottom (timm's pattern); ``import zoo`` imports :mod:`zoo.models`, which runs them. Pretrained
+its bottom (timm's pattern); the first lookup imports :mod:`zoo.models`, which runs them. Pretrained
 weights are a separate concern: :mod:`zoo.api` joins this catalogue with :mod:`zoo.hub`.
 
 Example (after the package is imported): ``get_entry("lorun-cs-r25").task`` is ``"cs"``, and
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch.nn as nn
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 __all__ = ["ModelEntry", "register_model", "registered", "get_entry", "create", "UnknownModelError"]
 
@@ -61,6 +63,15 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+_DISCOVERED = {"done": False}
+
+
+def _discover() -> None:
+    """Import :mod:`zoo.models` once (its family files register themselves), whoever asks first: the
+    registry stays a leaf that names no family, and ``import zoo`` stays cheap."""
+    if not _DISCOVERED["done"]:
+        _DISCOVERED["done"] = True
+        importlib.import_module("zoo.models")
 
 
 def register_model(entry: ModelEntry) -> ModelEntry:
@@ -73,12 +84,14 @@ def register_model(entry: ModelEntry) -> ModelEntry:
 
 def registered(pattern: str = "*", task: str | None = None) -> list[str]:
     """Sorted registered names matching a glob ``pattern`` (and ``task``)."""
+    _discover()
     return sorted(n for n, e in _REGISTRY.items()
                   if fnmatch.fnmatch(n, pattern) and (task is None or e.task == task))
 
 
 def get_entry(name: str) -> ModelEntry:
     """Return the entry for ``name`` or raise :class:`UnknownModelError` with close matches."""
+    _discover()
     try:
         return _REGISTRY[name]
     except KeyError:

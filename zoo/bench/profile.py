@@ -17,7 +17,7 @@ import torch
 from zoo.api import load
 from zoo.models.base import Restorer
 
-__all__ = ["param_counts", "flops", "latency", "peak_memory", "train_throughput"]
+__all__ = ["param_counts", "flops", "latency", "latency_interleaved", "peak_memory", "status_kib", "train_throughput"]
 
 
 def param_counts(net: Restorer) -> dict[str, float]:
@@ -67,7 +67,27 @@ def latency(net: Restorer, size: int = 256, repeats: int = 5) -> float:
     return statistics.median(ts)
 
 
-def _status_kib(field: str) -> int | None:
+@torch.no_grad()
+def latency_interleaved(nets: dict[str, Restorer], size: int = 256, rounds: int = 5) -> dict[str, dict[str, float]]:
+    """Forward seconds of several networks timed in turn (A B C A B C ...) on one process: per network the
+    median, and the median over rounds of its time / the first network's (the load of a shared machine
+    cancels in the ratio, not in separate runs)."""
+    inputs = {n: _example(net, size) for n, net in nets.items()}
+    for n, net in nets.items():
+        net(**inputs[n])  # warm-up
+    ts: dict[str, list[float]] = {n: [] for n in nets}
+    for _ in range(rounds):
+        for n, net in nets.items():
+            t = time.perf_counter()
+            net(**inputs[n])
+            ts[n].append(time.perf_counter() - t)
+    first = next(iter(nets))
+    return {n: {"latency_s": statistics.median(v),
+                "vs_first": statistics.median(a / b for a, b in zip(v, ts[first]))} for n, v in ts.items()}
+
+
+def status_kib(field: str) -> int | None:
+    """A ``/proc/self/status`` field in KiB (``VmRSS``, ``VmHWM``); None where there is no /proc."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
@@ -88,14 +108,14 @@ def _child(name: str, path: str | None, size: int) -> None:
         # reset the resident-set high-water mark (Linux), so VmHWM is the forward pass's own peak
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        base = _status_kib("VmRSS")
+        base = status_kib("VmRSS")
     except OSError:
         base = None
     if base is None:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with torch.no_grad():
         net(**inputs)
-    peak = _status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = status_kib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"peak_extra_bytes": max(0, peak - base) * 1024}))
 
 

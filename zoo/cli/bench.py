@@ -71,7 +71,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--no-costs", action="store_true")
     s.add_argument("--record", action="store_true", help="store the results in the manifest and model cards")
     s.add_argument("--adapt", type=int, default=0, metavar="STEPS",
-                   help="also score every test set after STEPS target-adaptive steps per image (pansharpening, flash)")
+                   help="also score every test set after STEPS target-adaptive steps per image (pansharpening, flash, CASSI)")
     s.add_argument("--threads", type=int, metavar="N", help="CPU threads of torch (recorded in the environment)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=cmd_bench)

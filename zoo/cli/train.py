@@ -1,4 +1,4 @@
-"""``zoo export`` (a training run → ``checkpoints/NAME`` + manifest) and ``zoo finetune``."""
+"""``zoo export-run`` (a training run → ``checkpoints/NAME`` + manifest) and ``zoo finetune``."""
 
 from __future__ import annotations
 
@@ -23,20 +23,28 @@ def cmd_export(ns: argparse.Namespace) -> int:
 
 
 def cmd_finetune(ns: argparse.Namespace) -> int:
-    """Fine-tune a pretrained checkpoint on a folder of your images (LoRun: adapters only)."""
+    """Fine-tune a pretrained checkpoint on a folder of your images (LoRun: adapters only, unless --full)."""
     from zoo.cli.lightning import run_lightning  # Lightning's CLI is heavy: imported when used
 
     out = Path(ns.out)
-    run_lightning(finetune_args(ns.name, ns.data, out, weights=ns.weights, lr=ns.lr, patch=ns.patch,
-                                batch_size=ns.batch_size, samples=ns.samples, val_images=ns.val_images,
-                                epochs=ns.epochs, precision=ns.precision, accelerator=ns.accelerator,
-                                full=ns.full, fast_dev_run=ns.fast_dev_run))
-    print(f"fine-tuned weights: {out / 'export' / 'model.safetensors'} (load with zoo.load({ns.name!r}, path=...))")
+    args = finetune_args(ns.name, ns.data, out, weights=ns.weights, lr=ns.lr, patch=ns.patch,
+                         batch_size=ns.batch_size, samples=ns.samples, val_images=ns.val_images,
+                         epochs=ns.epochs, precision=ns.precision, accelerator=ns.accelerator,
+                         full=ns.full, adapters_only=True if ns.adapters_only else None, fast_dev_run=ns.fast_dev_run)
+    run_lightning(args)
+    export = out / "export"
+    if "--trainer.callbacks.adapters=true" in args:
+        ad = export / "adapters.safetensors"
+        print(f"adapters: {ad} ({ad.stat().st_size / 1024:.0f} KiB; load with zoo.load({ns.name!r}, adapters=...) "
+              f"or `zoo restore {ns.name} --adapters {ad} ...`); whole network: {export / 'model.safetensors'}")
+    else:
+        print(f"fine-tuned weights: {export / 'model.safetensors'} (load with zoo.load({ns.name!r}, path=...))")
     return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
-    s = sub.add_parser("export", help="publish a training run's weights into checkpoints/NAME + manifest")
+    s = sub.add_parser("export-run", help="publish a training run's weights into checkpoints/NAME + manifest "
+                       "(was `zoo export RUN --name NAME`, which still works)")
     s.add_argument("run_dir")
     s.add_argument("--name", required=True)
     s.add_argument("--dest")
@@ -63,6 +71,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--val-images", type=int, default=2)
     s.add_argument("--precision", default="32-true")
     s.add_argument("--accelerator", default="auto")
-    s.add_argument("--full", action="store_true", help="train all weights (default: adapters/steps only)")
+    s.add_argument("--full", action="store_true",
+                   help="train every weight (default for LoRun models: adapters + step sizes only, with "
+                        "export/adapters.safetensors; other models always train every weight)")
+    s.add_argument("--adapters-only", action="store_true",
+                   help="LoRun: train and export the adapters alone (the default for LoRun; refused for other models)")
     s.add_argument("--fast-dev-run", action="store_true")
     s.set_defaults(func=cmd_finetune)

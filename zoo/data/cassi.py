@@ -17,6 +17,10 @@ Training source (no CAVE training set is available here; documented, never the t
 * the real remote-sensing cubes of ``cassi/remote`` (Samson, Jasper Ridge, Hyperion/Paris)
   resampled to the 28 wavelengths and normalised to their 99.9th percentile;
 * any folders of cubes in the official layouts above (``train_dirs``), e.g. your CAVE/KAIST copy;
+* real captured cubes (``real_cubes``, e.g. ``cassi/cave256_train/balloons_ms_256.mat``, key ``Omsi``
+  found by shape and /max like the CAVE test cubes), drawn with probability ``real_prob``; a fixed
+  left strip of ``real_val_width`` columns of each is held out and scored as the ``real`` validation
+  set (``val/real/*``), so validation sees measured spectra, not only RGB-synthesised ones;
 * random ``patch×patch`` crops, the 8 flips/rotations. Validation: fixed crops of held-out RGB
   images (and cubes). Test: whole cubes of ``test_dirs`` (default the two CAVE cubes).
 
@@ -239,25 +243,39 @@ class SpectralPatches(Dataset):
         cubes: ``(28, H, W)`` cubes (upsampled when smaller than a patch).
         patch, length: crop size, crops per epoch.
         cube_prob: probability of drawing from ``cubes`` when both sources exist.
+        real, real_prob: real captured cubes and the probability of a crop from them (before the other sources).
         illuminant_prob: probability of a random black-body illuminant on RGB-derived cubes.
         augment: flips/rotations; ``False`` with ``seed`` gives the same crops every epoch.
     """
 
     def __init__(self, rgb: Sequence[np.ndarray], cubes: Sequence[np.ndarray], patch: int = 64, length: int = 2000,
-                 cube_prob: float = 0.2, illuminant_prob: float = 0.5, augment: bool = True, seed: int | None = None) -> None:
+                 cube_prob: float = 0.2, illuminant_prob: float = 0.5, augment: bool = True, seed: int | None = None,
+                 real: Sequence[np.ndarray] = (), real_prob: float = 0.0) -> None:
+        if not 0.0 <= real_prob <= 1.0:
+            raise ValueError(f"real_prob must be in [0, 1], got {real_prob}")
         self.rgb = [im for im in rgb if min(im.shape[:2]) >= patch]
-        self.cubes = []
-        for c in cubes:
-            if min(c.shape[1:]) < patch:
-                s = patch / min(c.shape[1:])
-                t = F.interpolate(torch.from_numpy(c)[None], scale_factor=s, mode="bilinear", align_corners=False)[0]
-                c = t.clamp(0, 1).numpy()
-            self.cubes.append(np.ascontiguousarray(c, dtype=np.float16))  # half the RAM of big cube sets
-        if not self.rgb and not self.cubes:
+        self.cubes = [self._fit(c, patch) for c in cubes]
+        self.real = [self._fit(c, patch) for c in real]
+        if not self.rgb and not self.cubes and not self.real:
             raise ValueError(f"no training image or cube is at least {patch}×{patch}; lower `patch`")
         self.patch, self.length, self.augment, self.seed = patch, length, augment, seed
         self.cube_prob = cube_prob if (self.rgb and self.cubes) else (1.0 if self.cubes else 0.0)
+        self.real_prob = (real_prob if (self.rgb or self.cubes) else 1.0) if self.real else 0.0
         self.illuminant_prob = illuminant_prob
+
+    @staticmethod
+    def _fit(c: np.ndarray, patch: int) -> np.ndarray:
+        if min(c.shape[1:]) < patch:  # upsampled to hold a patch
+            s = patch / min(c.shape[1:])
+            t = F.interpolate(torch.from_numpy(np.asarray(c, np.float32))[None], scale_factor=s, mode="bilinear",
+                              align_corners=False)[0]
+            c = t.clamp(0, 1).numpy()
+        return np.ascontiguousarray(c, dtype=np.float16)  # half the RAM of big cube sets
+
+    @staticmethod
+    def _crop(c: np.ndarray, p: int, rng: random.Random) -> torch.Tensor:
+        t, l_ = rng.randrange(c.shape[1] - p + 1), rng.randrange(c.shape[2] - p + 1)
+        return torch.from_numpy(c[:, t : t + p, l_ : l_ + p].astype(np.float32))
 
     def __len__(self) -> int:
         return self.length
@@ -265,10 +283,10 @@ class SpectralPatches(Dataset):
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         rng = random.Random(None if self.seed is None else self.seed * 100003 + i)
         p = self.patch
-        if rng.random() < self.cube_prob:
-            c = self.cubes[rng.randrange(len(self.cubes))]
-            t, l_ = rng.randrange(c.shape[1] - p + 1), rng.randrange(c.shape[2] - p + 1)
-            x = torch.from_numpy(c[:, t : t + p, l_ : l_ + p].astype(np.float32))
+        if self.real and rng.random() < self.real_prob:
+            x = self._crop(self.real[rng.randrange(len(self.real))], p, rng)
+        elif rng.random() < self.cube_prob:
+            x = self._crop(self.cubes[rng.randrange(len(self.cubes))], p, rng)
         else:
             im = self.rgb[rng.randrange(len(self.rgb))]
             t, l_ = rng.randrange(im.shape[0] - p + 1), rng.randrange(im.shape[1] - p + 1)
@@ -307,6 +325,11 @@ class CASSIDataModule(RestorationDataModule):
         patch, samples_per_epoch, batch_size, num_workers: loaders.
         val_images: RGB images (and cubes, at most 1) held out for validation; 16 fixed crops each.
         cube_prob, illuminant_prob: see :class:`SpectralPatches`.
+        real_cubes: cube files (``.mat`` in the layouts above, or CAVE PNG folders) of real captured spectra.
+        real_prob: probability that a training crop comes from ``real_cubes``.
+        real_val_width: the first (left) columns of each real cube held out: 16 fixed crops of them form the
+            second validation set, ``real`` (logged ``val/real/psnr``, ``val/real/sam`` …); training crops come
+            from the other columns only. The first validation set (``val/*``) is unchanged.
     """
 
     def __init__(
@@ -323,10 +346,24 @@ class CASSIDataModule(RestorationDataModule):
         num_workers: int = 0,
         cube_prob: float = 0.2,
         illuminant_prob: float = 0.5,
+        real_cubes: Sequence[str] = (),
+        real_prob: float = 0.0,
+        real_val_width: int = 64,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.test_names = [Path(d).name for d in test_dirs]
+        self.val_names: list[str] = ["val"] + (["real"] if real_cubes else [])
+        if not 0.0 <= real_prob <= 1.0:
+            raise ValueError(f"real_prob must be in [0, 1], got {real_prob}")
+        if real_cubes and not real_prob > 0:
+            raise ValueError("real_cubes are given but real_prob is 0: set real_prob (e.g. 0.3) so training sees them")
+        if real_cubes and real_val_width < patch:
+            raise ValueError(f"real_val_width={real_val_width} cannot hold a {patch}×{patch} validation crop: "
+                             f"set it to at least patch ({patch})")
+        if any(Path(d).parts[:2] == ("cassi", "cave256") or Path(d).parent.name == "cave256" for d in real_cubes):
+            raise ValueError("real_cubes names a cassi/cave256 cube: CAVE-2 is the test set, never train on it; "
+                             "use cassi/cave256_train/balloons_ms_256.mat")
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
@@ -346,14 +383,31 @@ class CASSIDataModule(RestorationDataModule):
                 if not files:
                     raise DatasetNotFoundError(f"no cubes (.mat or CAVE PNG folders) in {d}")
                 cubes += [load_any(f) for f in files]
-            if not rgb and not cubes:
-                raise DatasetNotFoundError("no training data: give rgb_dirs, remote_dir or train_dirs")
+            real_train, real_val = [], []
+            for f in hp.real_cubes:
+                path = resolve_path(f, hp.data_root)
+                if not path.exists():
+                    raise DatasetNotFoundError(f"real cube {path} not found (real_cubes entry {f!r}); set ZOO_DATA or "
+                                               "pass an absolute path")
+                c = load_any(path)
+                if c.shape[2] < hp.real_val_width + hp.patch:
+                    raise ValueError(f"{path}: {c.shape[2]} columns cannot hold the held-out {hp.real_val_width} "
+                                     f"plus one {hp.patch}-wide training crop; lower real_val_width")
+                real_val.append(c[:, :, : hp.real_val_width])
+                real_train.append(c[:, :, hp.real_val_width :])
+            if not rgb and not cubes and not real_train:
+                raise DatasetNotFoundError("no training data: give rgb_dirs, remote_dir, train_dirs or real_cubes")
             val_cubes = cubes[-1:] if (cubes and not rgb) else []
             self.train_set = SpectralPatches(rgb[nval:], cubes, hp.patch, hp.samples_per_epoch, hp.cube_prob,
-                                             hp.illuminant_prob)
+                                             hp.illuminant_prob, real=real_train, real_prob=hp.real_prob)
             val_rgb = rgb[:nval]
-            self.val_set = SpectralPatches(val_rgb, val_cubes, hp.patch, 16 * max(1, len(val_rgb) + len(val_cubes)),
-                                           0.0 if val_rgb else 1.0, hp.illuminant_prob, augment=False, seed=1)
+            self.real_val_set = (SpectralPatches([], [], hp.patch, 16 * len(real_val), augment=False, seed=1,
+                                                 real=real_val) if real_val else None)
+            if val_rgb or val_cubes:
+                self.val_set = SpectralPatches(val_rgb, val_cubes, hp.patch, 16 * max(1, len(val_rgb) + len(val_cubes)),
+                                               0.0 if val_rgb else 1.0, hp.illuminant_prob, augment=False, seed=1)
+            else:  # real cubes only: their held-out strips are the one validation set
+                self.val_set, self.real_val_set, self.val_names = self.real_val_set, None, ["val"]
         if stage in ("test", "predict", None):
             self.test_sets = []
             for d in hp.test_dirs:
@@ -362,6 +416,9 @@ class CASSIDataModule(RestorationDataModule):
                     raise DatasetNotFoundError(f"no test cubes in {d}")
                 self.test_sets.append(CubeSet(files))
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list[DataLoader]:
         # validation crops share one size: batch them like training
-        return self._loader(self.val_set, False, self.hparams.batch_size)
+        main = self._loader(self.val_set, False, self.hparams.batch_size)
+        if getattr(self, "real_val_set", None) is None:
+            return main
+        return [main, self._loader(self.real_val_set, False, self.hparams.batch_size)]

@@ -7,14 +7,25 @@ The hub imports neither the registry nor the models (:mod:`zoo.hub.meta`); :mod:
     >>> zoo.hub.prefetch(["lorun-cs-r25"])             # doctest: +SKIP
 """
 
+import importlib
+from typing import Any
+
 from zoo.hub.card import model_card, refresh_card
-from zoo.hub.export import export_run
-from zoo.hub.loading import StateDictMismatchError, load_state_dict_strict
 from zoo.hub.manifest import Manifest, load_manifest, set_bench, update_entry
 from zoo.hub.publish import publish
 from zoo.hub.records import CheckpointRecord
 from zoo.hub.resolve import CheckpointNotFoundError, ChecksumError, prefetch, resolve_files
 from zoo.hub.schema import ManifestError
+
+# the two modules that import torch load on first use, so that reading the manifest (`zoo list`) needs no torch
+_LAZY = {"export_run": "export", "StateDictMismatchError": "loading", "load_state_dict_strict": "loading"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"zoo.hub.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'zoo.hub' has no attribute {name!r}")
+
 
 __all__ = [
     "Manifest", "CheckpointRecord", "ManifestError", "load_manifest", "update_entry", "set_bench",

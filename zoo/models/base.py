@@ -18,7 +18,9 @@ The rest of the code relies on these members only (no ``getattr``/``hasattr`` pr
 * ``set_trainable(phase)`` — which parameters train in a phase (``"finetune"``: as the family's
   recipes fine-tune; ``"all"``);
 * ``export_config(config)`` — the config a checkpoint is rebuilt from (without data files);
-* ``diagnostics()`` — optional scalars of the last forward pass (e.g. the smallest iterate).
+* ``diagnostics()`` — optional scalars of the last forward pass (e.g. the smallest iterate);
+* ``onnx_blocker`` — ``None``, or why the network cannot be exported to ONNX (``zoo export`` then
+  names it and points to TorchScript).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+
+from zoo.physics.base import check_finite, inputs_checked, scanning
 
 __all__ = ["Restorer"]
 
@@ -51,10 +55,22 @@ class Restorer(nn.Module):
 
     physics: nn.Module
     channels: int = 1
+    onnx_blocker: str | None = None
 
     def __init__(self) -> None:
         super().__init__()
         self.register_forward_pre_hook(_match_dtype, with_kwargs=True)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Check the floating inputs for NaN/Inf once, then run ``forward`` without re-checking them in
+        every operator call of every stage."""
+        if scanning():
+            named = [(f"input {i}", a) for i, a in enumerate(args)] + [(f"input {k!r}", v) for k, v in kwargs.items()]
+            for what, v in named:
+                if torch.is_tensor(v) and v.is_floating_point():
+                    check_finite(v, what)
+        with inputs_checked():
+            return super().__call__(*args, **kwargs)
 
     @property
     def tile_multiple(self) -> int:

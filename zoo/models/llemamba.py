@@ -141,6 +141,10 @@ class LLEMamba(Restorer):
         backend: selective-scan backend (``auto``: mamba_ssm on CUDA when it imports, else chunked).
     """
 
+    # torch.export unrolls the chunked scan's in-place recurrences into ~10^4 graph nodes (the exporter ran
+    # > 15 min without finishing for one 64x64 graph); TorchScript tracing records the same ops in seconds
+    onnx_blocker = ("the selective scan (zoo.nn.mamba.selective_scan) is a recurrence that the ONNX exporter "
+                    "unrolls into a graph too large to build")
     channels = 3
 
     def __init__(self, stages: int = 3, dim: int = 16, d_inner: int = 16, d_state: int = 8, light: int = 8,

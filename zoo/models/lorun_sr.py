@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from zoo.models.base import Restorer
 from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage
 from zoo.nn.unet import ResUNet
-from zoo.physics.base import check_finite
+from zoo.physics.base import check_finite, tracing
 from zoo.physics.sr import BlurDownsample, bicubic_kernel, check_kernel, imresize
 from zoo.registry import ModelEntry, register_model
 
@@ -91,6 +91,11 @@ class LoRunSR(Restorer):
             restore with the default 8, which keeps the circular wrap-around away from the image borders (same
             Set5 PSNR, and tiles then equal the whole image: results/sr/tiling).
     """
+
+    # the closed-form data step works in complex spectra (conj, |·|², complex division, block means), for
+    # which the ONNX exporter has no decompositions; TorchScript tracing records them
+    onnx_blocker = ("the closed-form FFT data step (zoo.physics.sr.BlurDownsample.data_step) uses complex-valued "
+                    "arithmetic that the ONNX exporter cannot convert (aten.repeat on complex input first)")
 
     def __init__(self, denoiser: ResUNet, scale: int = 4, scales: Sequence[int] = (2, 3, 4), stages: int = 9,
                  mode: str = "lora", gamma: float = 10.0, pad: int = 8) -> None:
@@ -165,7 +170,7 @@ class LoRunSR(Restorer):
         if k.shape[0] not in (1, lr.shape[0]):
             raise ValueError(f"{k.shape[0]} kernels for {lr.shape[0]} images: give one kernel or one per image")
         sig = torch.as_tensor(0.0 if sigma is None else sigma, device=lr.device).to(lr.dtype).reshape(-1)
-        if sig.numel() not in (1, lr.shape[0]) or not torch.isfinite(sig).all() or (sig < 0).any():
+        if sig.numel() not in (1, lr.shape[0]) or (not tracing() and (not torch.isfinite(sig).all() or (sig < 0).any())):
             raise ValueError(f"sigma must be one noise level >= 0 (on the [0, 1] scale) or one per image, got {sig.tolist()}")
         return k.to(lr.device, lr.dtype), sig.expand(lr.shape[0]), lr, s
 

@@ -49,7 +49,7 @@ import torch.nn.functional as F
 
 from zoo.models.base import Restorer
 from zoo.nn.guided_prox import GuidedProx, positive
-from zoo.physics.base import check_finite
+from zoo.physics.base import check_finite, tracing
 from zoo.physics.flash import FlashDenoising
 from zoo.physics.pansharpen import Pansharpening, fill_missing, per_pixel, random_band_mask, sensor_gains
 from zoo.registry import ModelEntry, register_model
@@ -102,19 +102,21 @@ class SSOPGABase(Restorer):
             y = x * sso(eta * grad, self.alpha[k].to(grad.dtype))
         else:
             y = x - eta * grad
-        self.last_min_iterate = min(self.last_min_iterate, float(y.detach().min()))
+        if not tracing():  # a host read: not part of an exported graph
+            self.last_min_iterate = min(self.last_min_iterate, float(y.detach().min()))
         return y
 
     def _unfold(self, x: torch.Tensor, grad_fn, guide, extra: torch.Tensor | None,
                 return_all: bool) -> torch.Tensor | list[torch.Tensor]:
         """``y_k = step(x_{k−1}, ∇f_k(x_{k−1}))``, ``x_k = P_k(y_k, guide(y_k), extra)`` for k = 1..K."""
-        self.last_min_iterate = float(x.detach().min())
+        self.last_min_iterate = float("inf") if tracing() else float(x.detach().min())
         outs = []
         for k in range(self.stages):
             y = self._step(x, grad_fn(x.float(), k), k)
             g = guide(y) if callable(guide) else guide
             x = self.prox_k(k)(y, g, extra, stage=k)
-            self.last_min_iterate = min(self.last_min_iterate, float(x.detach().min()))
+            if not tracing():
+                self.last_min_iterate = min(self.last_min_iterate, float(x.detach().min()))
             outs.append(x)
         return outs if return_all else x
 
@@ -183,7 +185,7 @@ class SSOPGAPansharpen(SSOPGABase):
             mask = ms_mask.to(ms).reshape(ms.shape[0], ms.shape[1], *ms_mask.shape[2:])
             if not self.missing_bands:
                 raise ValueError("this model was built with missing_bands=False: it cannot take ms_mask")
-            if (mask.flatten(1).sum(1) == 0).any():
+            if not tracing() and (mask.flatten(1).sum(1) == 0).any():
                 raise ValueError("ms_mask removes every MS sample of an image: at least one band must be available")
         if weights is None:
             band_mask = mask if (mask is not None and mask.ndim == 2) else None
@@ -259,9 +261,9 @@ class SSOPGAFlash(SSOPGABase):
         check_finite(sig, "sigma")
         if sig.numel() != noisy.shape[0]:
             raise ValueError(f"sigma must be one value or one per image ({noisy.shape[0]}), got {sig.numel()} values")
-        if (sig < 0).any():
+        if not tracing() and (sig < 0).any():
             raise ValueError(f"sigma must be >= 0, got {sig.tolist()}")
-        if (sig > 1).any():
+        if not tracing() and (sig > 1).any():
             raise ValueError(f"sigma is the noise level on the [0, 1] scale of the image (25/255 = 0.098), got "
                              f"{sig.tolist()}: divide by 255 if it is in /255 units")
         if flash.shape[1] == 1:

@@ -11,6 +11,18 @@ weight space so that grouped/depthwise and transposed convolutions work the same
 convolution (not two) runs per call. The active stage is chosen at call time with
 :func:`set_stage`; ``None`` means the bare base layer (phase-1 training).
 
+Inference (eval mode, no grad) merges each stage's ``W_k`` once and reuses it: the cache is keyed
+on ``(version, data_ptr, dtype, device)`` of ``W0``, ``A_k`` and ``B_k``, so any in-place edit,
+``load_state_dict``, :func:`load_adapters` or ``.to()`` invalidates it; ``train()`` clears it and
+training (grad on) never uses it. :func:`merge_cache` switches it off (timings of the uncached path).
+
+Adapter files (:func:`save_adapters` / :func:`load_adapters`) hold the factors ``A_k, B_k`` — and
+optionally a few named non-LoRA tensors (LoRun's step sizes) — with metadata: the format, the
+names of those extra tensors, the stage count, a sha256 of the tensors (tampering is refused)
+and whatever the writer adds (``zoo finetune`` records the base checkpoint and its sha256).
+Swapping one adapter set for another on a loaded network is ``load_adapters(net, path)``: the
+base weights stay, only the adapter tensors are copied in.
+
 Example:
     >>> import torch, torch.nn as nn
     >>> from zoo.nn.lora import inject_lora, set_stage, merge_lora, count_parameters
@@ -22,10 +34,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import hashlib
+import json
 import math
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 import torch
 import torch.nn as nn
@@ -45,11 +60,26 @@ __all__ = [
     "lora_state_dict",
     "save_adapters",
     "load_adapters",
+    "read_adapters",
+    "merge_cache",
+    "ADAPTER_FORMAT",
     "grow_adapters",
     "count_parameters",
 ]
 
 _TARGETS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+ADAPTER_FORMAT = "zoo-lora-adapters"
+_CACHE = {"on": True}  # the merge cache of every LoRALayer (off only to time the uncached path)
+
+
+@contextlib.contextmanager
+def merge_cache(enabled: bool) -> Iterator[None]:
+    """Turn the inference merge cache of all LoRA layers on/off inside a ``with`` block."""
+    before, _CACHE["on"] = _CACHE["on"], bool(enabled)
+    try:
+        yield
+    finally:
+        _CACHE["on"] = before
 
 
 def lora_rank(c_in: int, c_out: int, gamma: float = 10.0) -> int:
@@ -83,6 +113,7 @@ class LoRALayer(nn.Module):
         for a in self.lora_A:
             nn.init.kaiming_uniform_(a, a=math.sqrt(5))
         self.stage: int | None = None
+        self._merged: dict[int, tuple[tuple, torch.Tensor]] = {}  # stage -> (key of the inputs, W_k)
 
     @property
     def num_stages(self) -> int:
@@ -92,9 +123,45 @@ class LoRALayer(nn.Module):
         """The stage-``k`` weight update, shaped like the base weight."""
         return (self.lora_B[k] @ self.lora_A[k]).view_as(self.base.weight) * self.scale
 
+    def _key(self, k: int) -> tuple:
+        # _version moves on every in-place write (optimiser steps, copy_ from load_state_dict), data_ptr
+        # on a replaced tensor (.data =, .to()): together they say whether W0, A_k, B_k are still those merged
+        return tuple((t._version, t.data_ptr(), t.dtype, t.device)
+                     for t in (self.base.weight, self.lora_A[k], self.lora_B[k]))
+
     def weight_for(self, k: int | None) -> torch.Tensor:
         w = self.base.weight
-        return w if k is None else w + self.delta(k).to(w.dtype)
+        if k is None:
+            return w
+        if self.training or torch.is_grad_enabled() or not _CACHE["on"]:
+            return w + self.delta(k).to(w.dtype)
+        key, hit = self._key(k), self._merged.get(k)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        merged = w + self.delta(k).to(w.dtype)
+        self._merged[k] = (key, merged)
+        return merged
+
+    def clear_cache(self) -> None:
+        """Drop the merged inference weights (they are rebuilt on the next no-grad eval call)."""
+        self._merged.clear()
+
+    def train(self, mode: bool = True) -> "LoRALayer":
+        self._merged.clear()
+        return super().train(mode)
+
+    def _apply(self, fn, recurse: bool = True):  # .to()/.half(): the merged weights would be of the old tensors
+        self._merged.clear()
+        return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        self._merged.clear()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def __getstate__(self):  # deepcopy/pickle: a copy rebuilds its own cache
+        state = self.__dict__.copy()
+        state["_merged"] = {}
+        return state
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.stage
@@ -195,26 +262,116 @@ def lora_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v for k, v in module.state_dict().items() if is_adapter_key(k)}
 
 
-def save_adapters(module: nn.Module, path: str | Path, overwrite: bool = False) -> Path:
-    """Write the adapters alone to a safetensors file (atomically; refuses to overwrite unless asked)."""
+def _tensors_sha256(sd: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over (name, dtype, shape, bytes) of every tensor, in name order: the file's own checksum."""
+    h = hashlib.sha256()
+    for k in sorted(sd):
+        t = sd[k].detach().contiguous().cpu()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _stage_count(module: nn.Module) -> int:
+    layers = list(_lora_layers(module))
+    if not layers:
+        raise ValueError(f"{type(module).__name__} has no LoRA layers: adapters apply to LoRun models (mode='lora')")
+    return layers[0].num_stages
+
+
+def save_adapters(module: nn.Module, path: str | Path, overwrite: bool = False, *, extra: Sequence[str] = (),
+                  metadata: Mapping[str, str] | None = None) -> Path:
+    """Write the adapters of ``module`` (+ the non-LoRA tensors named in ``extra``) to a safetensors file.
+
+    Atomic; refuses to overwrite unless asked. ``metadata`` (strings) is stored beside the format, the
+    stage count, the ``extra`` names and a sha256 of the tensors that :func:`load_adapters` checks.
+    """
     from safetensors.torch import save_file
 
-
     path = Path(path)
+    own = module.state_dict()
+    bad = [k for k in extra if k not in own or is_adapter_key(k)]
+    if bad:
+        raise KeyError(f"extra tensors {bad} are not non-LoRA entries of this module's state dict")
     sd = {k: v.detach().contiguous().cpu() for k, v in lora_state_dict(module).items()}
     if not sd:
         raise ValueError("module has no LoRA adapters to save")
+    sd.update({k: own[k].detach().contiguous().cpu() for k in extra})
+    meta = {**{str(k): str(v) for k, v in (metadata or {}).items()}, "format": ADAPTER_FORMAT,
+            "stages": str(_stage_count(module)), "extra": json.dumps(sorted(extra)),
+            "tensors_sha256": _tensors_sha256(sd)}
     with atomic_write(path, overwrite=overwrite) as tmp:
-        save_file(sd, str(tmp), metadata={"format": "zoo-lora-adapters"})
+        save_file(sd, str(tmp), metadata=meta)
     return path
 
 
-def load_adapters(module: nn.Module, path: str | Path) -> None:
-    """Load an adapter file written by :func:`save_adapters`; keys must match exactly."""
-    from safetensors.torch import load_file
+def read_adapters(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors and metadata of an adapter file, checked: a zoo adapter file, intact, finite.
 
-    sd = load_file(str(path))
-    want = set(lora_state_dict(module))
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a safetensors file, not a ``zoo-lora-adapters`` file, tensors that differ from
+            the file's own sha256 (tampered / corrupted), or NaN/Inf values.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"adapter file {path} does not exist" + (" (it is a folder: name the "
+                                "adapters.safetensors inside)" if path.is_dir() else ""))
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            sd = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types for a bad header
+        raise ValueError(f"{path} is not a readable safetensors file ({e}): expected the adapters.safetensors "
+                         "written by `zoo finetune` / zoo.nn.lora.save_adapters") from e
+    if meta.get("format") != ADAPTER_FORMAT:
+        raise ValueError(f"{path} is not a zoo adapter file (metadata format={meta.get('format')!r}, expected "
+                         f"{ADAPTER_FORMAT!r}): a full model.safetensors loads with zoo.load(name, path=...)")
+    want = meta.get("tensors_sha256")
+    if want is not None and _tensors_sha256(sd) != want:
+        raise ValueError(f"{path}: the tensors do not match the file's recorded sha256 (edited or corrupted "
+                         "after it was written): re-export the adapters")
+    bad = sorted(k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if bad:
+        raise ValueError(f"{path}: adapters {', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''} contain NaN/Inf "
+                         "values (a diverged fine-tune?): use an earlier export")
+    return sd, meta
+
+
+def load_adapters(module: nn.Module, path: str | Path, *, expect: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Load (or swap in) an adapter file written by :func:`save_adapters`; returns its metadata.
+
+    Only the adapter tensors (and the file's ``extra`` tensors) are copied into ``module``; the base
+    weights stay, so switching between adapter sets needs no reload of the base. Keys, shapes (the
+    rank) and the stage count must match exactly; ``expect`` names metadata entries that must equal
+    the given values (e.g. the base checkpoint's sha256).
+
+    Example:
+        >>> import torch.nn as nn, tempfile, os
+        >>> net = inject_lora(nn.Sequential(nn.Conv2d(4, 4, 3)), num_stages=2)
+        >>> f = save_adapters(net, os.path.join(tempfile.mkdtemp(), "a.safetensors"), metadata={"model": "toy"})
+        >>> load_adapters(net, f, expect={"model": "toy"})["stages"]
+        '2'
+    """
+    sd, meta = read_adapters(path)
+    for k, v in (expect or {}).items():
+        if k not in meta:
+            raise ValueError(f"adapter file {path} records no {k} (written by save_adapters without it, e.g. the "
+                             "denoiser-level adapters of lorun-cassi-9stg-real): nothing to check it against; load "
+                             "it into the module it was saved from with zoo.nn.lora.load_adapters(module, path)")
+        if meta.get(k) != v:
+            raise ValueError(f"adapter file {path} was written for {k}={meta.get(k)!r}, not {v!r}"
+                             + (f": it was trained on other base weights ({meta.get('base')!r}) — load that base"
+                                if "sha256" in k else ": adapters of another model"))
+    stages = _stage_count(module)
+    if "stages" in meta and int(meta["stages"]) != stages:
+        raise ValueError(f"adapter file {path} does not fit this model: it holds {meta['stages']} stage adapter "
+                         f"sets, this model has {stages} stages")
+    extra = set(json.loads(meta.get("extra", "[]")))
+    own = module.state_dict()
+    want = set(lora_state_dict(module)) | (extra & set(own))
     missing, unexpected = want - set(sd), set(sd) - want
     if missing or unexpected:
         raise ValueError(
@@ -222,7 +379,13 @@ def load_adapters(module: nn.Module, path: str | Path) -> None:
             f"(e.g. {sorted(missing)[:2]}), {len(unexpected)} unexpected (e.g. {sorted(unexpected)[:2]}); "
             "was it saved from a model with another architecture, width or stage count?"
         )
+    wrong = [k for k in sorted(sd) if tuple(sd[k].shape) != tuple(own[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise ValueError(f"adapter file {path} does not fit this model: {k} is {tuple(sd[k].shape)}, the model's "
+                         f"{tuple(own[k].shape)} ({len(wrong)} such tensors): adapters of another rank (gamma) or width")
     module.load_state_dict(sd, strict=False)
+    return meta
 
 
 @torch.no_grad()

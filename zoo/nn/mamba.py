@@ -51,6 +51,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.utils.tracing import tracing
+
 __all__ = ["selective_scan", "selective_scan_ref", "scan_backend", "available_backends", "IFBMamba"]
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,9 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
         if which == "loop":
             return selective_scan_ref(u, delta, A, B, C, D)
         seg = max(1024, 2**20 // max(1, n * d * A.shape[1]))  # ≈ 4 MB float32 work tensors
-        if L > seg and not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))):
+        if tracing():  # an exported graph: the chunked forward inline (no autograd.Function, one segment)
+            y = _chunked_forward(u, delta, A, B, C, int(chunk) if chunk else max(16, int(math.isqrt(max(L, 1)))))[0]
+        elif L > seg and not (torch.is_grad_enabled() and any(t.requires_grad for t in (u, delta, A, B, C))):
             y = _segmented_forward(u, delta, A, B, C, chunk, seg)
         else:
             T = int(chunk) if chunk else max(16, int(math.isqrt(max(L, 1))))

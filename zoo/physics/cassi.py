@@ -36,6 +36,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from zoo.physics.base import LinearPhysics, check_finite, fp32
 
@@ -139,19 +140,26 @@ class SDCASSI(LinearPhysics):
 
     # -- shear ----------------------------------------------------------------------------------
     def shift(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, C, H, W) → (N, C, H, W + s(C−1))``: band ``k`` moved ``s·k`` columns right, zero-filled."""
+        """``(N, C, H, W) → (N, C, H, W + s(C−1))``: band ``k`` moved ``s·k`` columns right, zero-filled.
+
+        One skew instead of C slice copies: with the bands next to the columns, rows of length
+        ``L = W' + s`` (``W' = W + s(C−1)``) read back as rows of length ``W'`` move row ``k`` by ``s·k``
+        (flat index ``k·L + j = k·W' + s·k + j``); the padding supplies the zeros. Exact, and 4–5× faster
+        forward + backward at 28 bands (``experiments/studies/physics_speed.py``).
+        """
         n, c, h, w = x.shape
-        out = x.new_zeros(n, c, h, w + self.step * (c - 1))
-        for k in range(c):
-            out[:, k, :, self.step * k : self.step * k + w] = x[:, k]
-        return out
+        wp = w + self.step * (c - 1)
+        t = F.pad(x.transpose(1, 2), (0, wp - w + self.step)).reshape(n, h, c * (wp + self.step))
+        return t[..., : c * wp].reshape(n, h, c, wp).transpose(1, 2)
 
     def shift_back(self, y: torch.Tensor, bands: int | None = None) -> torch.Tensor:
-        """``(N, 1|C, H, W') → (N, C, H, W' − s(C−1))``: the adjoint of :meth:`shift` (then summed)."""
+        """``(N, 1|C, H, W') → (N, C, H, W' − s(C−1))``: the adjoint of :meth:`shift` (then summed); the
+        inverse skew (a 1-channel measurement is read by every band)."""
         c = self.bands if bands is None else bands
-        w = y.shape[-1] - self.step * (c - 1)
-        sel = (lambda k: y[:, 0]) if y.shape[1] == 1 else (lambda k: y[:, k])
-        return torch.stack([sel(k)[..., self.step * k : self.step * k + w] for k in range(c)], 1)
+        n, _, h, wp = y.shape
+        w = wp - self.step * (c - 1)
+        t = y.transpose(1, 2).expand(n, h, c, wp).reshape(n, h, c * wp)
+        return F.pad(t, (0, c * self.step)).reshape(n, h, c, wp + self.step)[..., :w].transpose(1, 2)
 
     # -- operator ------------------------------------------------------------------------------
     @fp32

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import torch
 
-from zoo.physics.base import LinearPhysics, check_finite, fp32
+from zoo.physics.base import LinearPhysics, check_finite, fp32, tracing
 
 __all__ = ["FlashDenoising"]
 
@@ -59,7 +59,7 @@ class FlashDenoising(LinearPhysics):
         """``x + σ·N(0, 1)`` without clipping; ``sigma`` a number or one value per image (N,)."""
         self._check_x(x)
         s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device)
-        if (s < 0).any():
+        if not tracing() and (s < 0).any():
             raise ValueError(f"noise level must be >= 0, got {sigma}")
         s = s.reshape(-1, 1, 1, 1) if s.ndim else s
         n = torch.randn(x.shape, generator=generator, dtype=x.dtype, device="cpu" if generator is not None else x.device)
@@ -77,5 +77,5 @@ class FlashDenoising(LinearPhysics):
             )
         check_finite(noisy, "noisy image")
         check_finite(flash, "flash image")
-        if (flash < 0).any():
+        if not tracing() and (flash < 0).any():
             raise ValueError(f"flash image has negative values (min {float(flash.min()):.4g}); pass it in [0, 1]")

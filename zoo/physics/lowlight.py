@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import torch
 
-from zoo.physics.base import LinearPhysics, check_finite, fp32
+from zoo.physics.base import LinearPhysics, check_finite, fp32, tracing
 
 __all__ = ["LowLight", "LowLightDegradation", "srgb_to_linear", "linear_to_srgb", "check_lowlight"]
 
@@ -58,6 +58,8 @@ def check_lowlight(x: torch.Tensor, what: str = "low-light image", channels: int
     if x.numel() == 0:
         raise ValueError(f"{what} is empty (shape {tuple(x.shape)})")
     check_finite(x, what)
+    if tracing():
+        return
     lo, hi = float(x.min()), float(x.max())
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise ValueError(f"{what} has values in [{lo:.4g}, {hi:.4g}]: pass sRGB values in [0, 1] "

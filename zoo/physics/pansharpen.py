@@ -33,7 +33,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from zoo.physics.base import LinearPhysics, check_finite, fp32
+from zoo.physics.base import LinearPhysics, check_finite, fp32, tracing
 
 __all__ = ["SENSORS", "Pansharpening", "mtf_sigma", "gaussian_kernel1d", "interp23tap", "wald_reduce", "sensor_gains", "random_band_mask", "fill_missing", "per_pixel"]
 
@@ -113,6 +113,51 @@ def blur_adjoint(y: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     p = k.shape[-1] // 2
     y = _pad_replicate_adjoint(_conv1d(_pad(y, 2 * p, -2, "zeros"), k, -2), p, -2)
     return _pad_replicate_adjoint(_conv1d(_pad(y, 2 * p, -1, "zeros"), k, -1), p, -1)
+
+
+def _conv1d_strided(x: torch.Tensor, k: torch.Tensor, dim: int, stride: int) -> torch.Tensor:
+    """:func:`_conv1d` evaluated only at every ``stride``-th output (from the first)."""
+    n, c, h, w = x.shape
+    kk = k.shape[-1]
+    weight = k.reshape(n * c, 1, 1, kk) if dim == -1 else k.reshape(n * c, 1, kk, 1)
+    st = (1, stride) if dim == -1 else (stride, 1)
+    y = F.conv2d(x.reshape(1, n * c, h, w), weight.to(x.dtype), stride=st, groups=n * c)
+    return y.reshape(n, c, *y.shape[-2:])
+
+
+def _conv1d_strided_adjoint(y: torch.Tensor, k: torch.Tensor, dim: int, stride: int, length: int) -> torch.Tensor:
+    """Adjoint of :func:`_conv1d_strided` for an input of ``length`` samples along ``dim``."""
+    n, c, h, w = y.shape
+    kk = k.shape[-1]
+    weight = k.reshape(n * c, 1, 1, kk) if dim == -1 else k.reshape(n * c, 1, kk, 1)
+    st = (1, stride) if dim == -1 else (stride, 1)
+    z = F.conv_transpose2d(y.reshape(1, n * c, h, w), weight.to(y.dtype), stride=st, groups=n * c)
+    z = z.reshape(n, c, *z.shape[-2:])
+    short = length - z.shape[dim]  # trailing inputs no kept output reached
+    return _pad_end(z, short, dim)
+
+
+def _pad_end(z: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    return F.pad(z, (0, n) if dim == -1 else (0, 0, 0, n)) if n > 0 else z
+
+
+def blur_decimate(x: torch.Tensor, k: torch.Tensor, ratio: int, offset: int) -> torch.Tensor:
+    """``blur(x, k)[..., offset::ratio, offset::ratio]`` computed at the kept pixels only (strided
+    convolutions: exact, and ~ratio² fewer multiply-adds than blurring every pixel)."""
+    p = k.shape[-1] // 2
+    x = _conv1d_strided(_pad(x, p, -1, "replicate")[..., offset:], k, -1, ratio)
+    return _conv1d_strided(_pad(x, p, -2, "replicate")[..., offset:, :], k, -2, ratio)
+
+
+def blur_decimate_adjoint(y: torch.Tensor, k: torch.Tensor, ratio: int, offset: int,
+                          size: tuple[int, int]) -> torch.Tensor:
+    """Exact adjoint of :func:`blur_decimate` onto an ``size`` = (H, W) image."""
+    p = k.shape[-1] // 2
+    h, w = size
+    z = _conv1d_strided_adjoint(y, k, -2, ratio, h + 2 * p - offset)
+    z = _pad_replicate_adjoint(F.pad(z, (0, 0, offset, 0)), p, -2)
+    z = _conv1d_strided_adjoint(z, k, -1, ratio, w + 2 * p - offset)
+    return _pad_replicate_adjoint(F.pad(z, (offset, 0)), p, -1)
 
 
 _CDF23 = [0.5, 0.305334091185, 0, -0.072698593239, 0, 0.021809577942, 0, -0.005192756653, 0, 0.000807762146, 0,
@@ -230,7 +275,7 @@ class Pansharpening(LinearPhysics):
             )
         check_finite(ms, "MS image")
         check_finite(pan, "PAN image")
-        if nonneg:
+        if nonneg and not tracing():
             for t, what in ((ms, "MS"), (pan, "PAN")):
                 if (t < 0).any():
                     raise ValueError(
@@ -263,7 +308,7 @@ class Pansharpening(LinearPhysics):
     # -- operator ------------------------------------------------------------------------------------
     @fp32
     def A_ms(self, x: torch.Tensor, sigmas: torch.Tensor | None = None) -> torch.Tensor:  # noqa: N802
-        return self.decimate(blur(x, self.kernels(x.shape[0], sigmas, x)))
+        return blur_decimate(x, self.kernels(x.shape[0], sigmas, x), self.ratio, self.offset)
 
     @fp32
     def A_pan(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:  # noqa: N802
@@ -282,7 +327,7 @@ class Pansharpening(LinearPhysics):
         ms, pan = y["ms"], y["pan"]
         size = tuple(int(s) for s in (img_size if img_size is not None else pan.shape[-2:]))
         n = ms.shape[0]
-        x = blur_adjoint(self.decimate_adjoint(ms, size), self.kernels(n, sigmas, ms))
+        x = blur_decimate_adjoint(ms, self.kernels(n, sigmas, ms), self.ratio, self.offset, size)
         return x + pan * self._weights(n, weights, pan)
 
     def gradient(self, x: torch.Tensor, y: dict[str, torch.Tensor], weights: torch.Tensor | None = None,

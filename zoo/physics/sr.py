@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.physics.base import LinearPhysics, check_finite, fp32
+from zoo.physics.base import LinearPhysics, check_finite, fp32, tracing
 
 __all__ = ["BlurDownsample", "imresize", "bicubic_kernel", "gaussian_kernel", "motion_kernel", "usrnet_kernels",
            "check_kernel", "psf2otf"]
@@ -158,7 +158,7 @@ def check_kernel(kernel: torch.Tensor, hr_size: Sequence[int] | None = None) -> 
     if hr_size is not None and (kh > hr_size[0] or kw > hr_size[1]):
         raise ValueError(f"kernel {kh}×{kw} is larger than the {hr_size[0]}×{hr_size[1]} high-resolution image: "
                          "use a larger image or crop the kernel")
-    if (k.flatten(1).sum(1) <= 0).any():
+    if not tracing() and (k.flatten(1).sum(1) <= 0).any():
         raise ValueError("kernel must have a positive sum (a blur kernel sums to 1)")
     return k
 
@@ -198,13 +198,14 @@ def _resize_matrix(n_in: int, n_out: int, scale: float, antialias: bool = True) 
 def imresize(x: torch.Tensor, scale: float | None = None, size: Sequence[int] | None = None) -> torch.Tensor:
     """MATLAB-compatible bicubic ``imresize`` of ``(..., H, W)`` by ``scale`` (or to ``size``), antialiased
     when shrinking, symmetric borders; no rounding (the caller quantises to 8 bits if it wants MATLAB's uint8)."""
-    h, w = x.shape[-2:]
+    h, w = int(x.shape[-2]), int(x.shape[-1])  # plain ints: the weights are built in NumPy (also while tracing)
     if size is None:
         if scale is None:
             raise ValueError("give scale or size")
         size = (int(math.ceil(h * scale)), int(math.ceil(w * scale)))
         sh = sw = float(scale)
     else:
+        size = (int(size[0]), int(size[1]))
         sh, sw = size[0] / h, size[1] / w
     mh = torch.from_numpy(_resize_matrix(h, int(size[0]), sh)).to(x.device)
     mw = torch.from_numpy(_resize_matrix(w, int(size[1]), sw)).to(x.device)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["gap_tv", "tv_denoise"]
+__all__ = ["gap_tv", "gap_project", "tv_denoise"]
 
 
 def tv_denoise(x: torch.Tensor, weight: float, iters: int = 5, dt: float = 0.25) -> torch.Tensor:
@@ -77,11 +77,17 @@ def gap_tv(
     x = physics.A_adjoint(y / phis, mask=mask) if x0 is None else x0.float()
     y1 = torch.zeros_like(y)
     for _ in range(iters):
-        yb = physics.A(x, mask=mask)
-        if accelerate:
-            y1 = y1 + (y - yb)
-            x = x + lam * physics.A_adjoint((y1 - yb) / phis, mask=mask)
-        else:
-            x = x + lam * physics.A_adjoint((y - yb) / phis, mask=mask)
+        x, y1 = gap_project(physics, x, y, y1, phis, mask, lam, accelerate)
         x = tv_denoise(x, tv_weight, tv_iters)
     return x
+
+
+def gap_project(physics, x: torch.Tensor, y: torch.Tensor, y1: torch.Tensor, phis: torch.Tensor,
+                mask: torch.Tensor | None, lam: float, accelerate: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One (accelerated) GAP projection ``x + λ Aᵀ((y₁ − A x)/ΦΦᵀ)``, ``y₁ ← y₁ + (y − A x)`` when
+    accelerated (plain GAP: ``y₁ = y``); returns ``(x, y₁)``."""
+    yb = physics.A(x, mask=mask)
+    if accelerate:
+        y1 = y1 + (y - yb)
+        return x + lam * physics.A_adjoint((y1 - yb) / phis, mask=mask), y1
+    return x + lam * physics.A_adjoint((y - yb) / phis, mask=mask), y1

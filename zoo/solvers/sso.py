@@ -252,6 +252,17 @@ def tv_deblur_problem(y: Tensor, sigma: float = 1.5, ksize: int = 9, lam: float 
 
 
 @torch.no_grad()
+def _largest_eigenvalue(G: torch.Tensor, iters: int = 64) -> torch.Tensor:
+    """λ_max of symmetric PSD ``G`` (N, C, C) by power iteration from the all-ones vector (matmuls only, so
+    an exported ONNX graph can hold it: ONNX has no SVD). MS band Gram matrices have λ₁ ≫ λ₂ (correlated
+    bands), so 64 steps reach float64 precision; the Rayleigh quotient never exceeds λ_max."""
+    v = torch.ones(G.shape[:-1], dtype=G.dtype, device=G.device)[..., None]  # (N, C, 1)
+    for _ in range(iters):
+        v = G @ v
+        v = v / v.norm(dim=-2, keepdim=True).clamp_min(1e-300)
+    return (v.transpose(-1, -2) @ G @ v)[..., 0, 0]
+
+
 def estimate_pan_weights(ms: torch.Tensor, pan_lr: torch.Tensor, mask: torch.Tensor | None = None,
                          iters: int = 200) -> torch.Tensor:
     """Non-negative least squares ``min_w ‖Σ_b w_b ms_b − pan_lr‖², w ≥ 0`` per image → (N, C).
@@ -266,7 +277,7 @@ def estimate_pan_weights(ms: torch.Tensor, pan_lr: torch.Tensor, mask: torch.Ten
     p = pan_lr.double().flatten(1)  # (N, P)
     G = m @ m.transpose(1, 2)  # (N, C, C)
     h = (m @ p[..., None])[..., 0]  # (N, C)
-    L = torch.linalg.matrix_norm(G, ord=2).clamp_min(1e-12)  # (N,)
+    L = _largest_eigenvalue(G).clamp_min(1e-12)  # (N,) = ‖G‖₂ (G is symmetric PSD)
     w = torch.full((n, c), 1.0 / c, dtype=torch.float64, device=ms.device)
     for _ in range(iters):
         g = (G @ w[..., None])[..., 0] - h

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from zoo.inference import auto_tile, spatial_inputs
 from zoo.models.base import Restorer
 from zoo.utils.files import atomic_write, check_writable
 
@@ -82,6 +83,15 @@ class Task:
     def floor(self, net: Restorer, inputs: dict[str, Any]) -> torch.Tensor:
         """The classical reconstruction every learned row must beat."""
         raise NotImplementedError
+
+    def floors(self, net: Restorer, inputs: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Every classical row of the bench, ``{name: reconstruction}``; the first is the floor."""
+        return {self.floor_name: self.floor(net, inputs)}
+
+    def pictures(self, image: str, outputs: dict[str, torch.Tensor]) -> dict[str, Any]:
+        """Comparison pictures of one test image, ``{file name: PIL image}``, from ``outputs``
+        (``"reference"`` and one entry per method, floors first); none by default."""
+        return {}
 
     @property
     def adaptive(self) -> bool:
@@ -172,7 +182,9 @@ def restore_file(task: Task, net: Restorer, src: str, dst: str, *, overwrite: bo
     """``zoo restore``: read ``src``, (adapt,) restore, write the task's outputs atomically.
 
     Every output path is checked before any work, so an existing file is refused (unless
-    ``overwrite``) before the reconstruction runs. Returns (summary line, written paths).
+    ``overwrite``) before the reconstruction runs. Tasks with a ``tile`` option tile with
+    ``tile="auto"`` (the default): :func:`zoo.inference.auto_tile` (whole when small). Returns
+    (summary line, written paths).
     """
     check_input_file(src)
     if adapt < 0:
@@ -188,13 +200,22 @@ def restore_file(task: Task, net: Restorer, src: str, dst: str, *, overwrite: bo
             raise FileExistsError(f"{p} exists; pass --overwrite to replace it")
         check_writable(p.parent)
     run_net = task.adapt(net, inputs, adapt) if adapt else net
+    names, tiled = {o.name: o for o in task.options}, ""
+    if "tile" in names and opts.get("tile", "auto") in ("auto", None):  # the fastest tile here, or whole if small
+        ov = int(opts.get("overlap", names["overlap"].default if "overlap" in names else 0))
+        scale = int(inputs["scale"]) if isinstance(inputs.get("scale"), int) else 1
+        opts = {**opts, "tile": auto_tile(run_net, inputs, lambda crop, t: task.run(run_net, crop, **{**opts, "tile": t}),
+                                          ov, scale=scale)}
+        ref = inputs[spatial_inputs(inputs)[0]]
+        tiled = (", whole (--tile auto: small)" if opts["tile"] >= max(ref.shape[-2:])
+                 else f", tiles of {opts['tile']} px (--tile auto)")
     result = task.run(run_net, inputs, **opts).clamp(0, 1)  # every task documents its output in [0, 1]
     written = []
     for p, write in task.outputs(net, result, dst).items():
         with atomic_write(p, overwrite=True) as tmp:
             write(tmp)
         written.append(p)
-    how = f" after {adapt} target-adaptive steps" if adapt else ""
+    how = (f" after {adapt} target-adaptive steps" if adapt else "") + tiled
     return f"{what}{how}", written
 
 

@@ -15,6 +15,8 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_warn
 
+from zoo.models.base import Restorer
+from zoo.nn.lora import lora_state_dict, save_adapters
 from zoo.utils.files import atomic_write
 
 __all__ = ["ExportWeights", "RunCheckpoint", "RunCSVLogger", "ThroughputLog"]
@@ -84,15 +86,28 @@ class ExportWeights(L.Callback):
       holds no real run's weights (smoke tests of chained recipes read it there), else into
       ``<dirpath>-fast-dev-run``; a real run replaces a smoke-test export without asking;
     * only ``fit`` writes: ``validate`` leaves the export alone.
+
+    ``adapters=True`` (``zoo finetune`` of a LoRun model): only the LoRA factors and the per-stage
+    scalars (step sizes, strengths: role ``"stage"``) train — the base prior and the physics (a learned
+    Φ is the sensor the user's data were measured with) are frozen at fit start — and they are also
+    written alone to ``adapters.safetensors`` (:func:`zoo.nn.lora.save_adapters`), whose metadata names
+    the model, the base checkpoint ``base`` and its sha256 ``base_sha256``; every frozen tensor is checked
+    unchanged before the file is written. Load it with ``zoo.load(name, adapters=path)``.
     """
 
     SMOKE = "FAST_DEV_RUN"  # marks a fast_dev_run export: disposable, a real run replaces it
     require_resume = False  # set by `zoo fit --ckpt_path last`: a run that finds no checkpoint must not start fresh
 
-    def __init__(self, dirpath: str | None = None, overwrite: bool = False) -> None:
+    def __init__(self, dirpath: str | None = None, overwrite: bool = False, adapters: bool = False,
+                 base: str | None = None, base_sha256: str | None = None) -> None:
         super().__init__()
         self.dirpath = Path(dirpath) if dirpath is not None else None
         self.overwrite = overwrite
+        if adapters and not (base and base_sha256):
+            raise ValueError("ExportWeights(adapters=True) needs base (the checkpoint name) and base_sha256 "
+                             "(its model.safetensors): the adapter file names the weights it was trained on")
+        self.adapters, self.base, self.base_sha256 = bool(adapters), base, base_sha256
+        self._frozen: dict[str, torch.Tensor] = {}  # adapters mode: the tensors that must not move
         self.curve: list[dict] = []
         self.t0 = time.time()
         self.wall_before = 0.0  # wall seconds of the run before a resume (from the checkpoint)
@@ -121,6 +136,16 @@ class ExportWeights(L.Callback):
         for logger in trainer.loggers:
             if isinstance(logger, RunCSVLogger):
                 logger.follow(trainer.default_root_dir)
+        if self.adapters and stage == "fit":  # before configure_optimizers: the optimiser sees the adapters only
+            net = pl_module.net
+            keys = set(lora_state_dict(net))
+            if not keys:
+                raise ValueError(f"adapters-only fine-tuning needs LoRA layers (a LoRun model); "
+                                 f"{pl_module.hparams.model} has none: fine-tune all its weights instead")
+            keys |= set(_stage_keys(net))
+            for n, p in net.named_parameters():
+                p.requires_grad_(n in keys)
+            self._frozen = {k: v.detach().clone() for k, v in net.state_dict().items() if k not in keys}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # runs after Lightning restored the checkpoint (load_state_dict), before the first step
@@ -171,14 +196,32 @@ class ExportWeights(L.Callback):
         for name, obj in (("config.json", cfg), ("learning_curve.json", self.curve)):
             with atomic_write(out / name, overwrite=True) as tmp:
                 tmp.write_text(json.dumps(obj, indent=1))
+        if self.adapters:
+            self._write_adapters(pl_module, out)
         if not trainer.fast_dev_run:
             smoke.unlink(missing_ok=True)  # a real run's export from now on
+
+    def _write_adapters(self, pl_module: L.LightningModule, out: Path) -> None:
+        net = pl_module.net
+        sd = net.state_dict()
+        moved = [k for k, v in self._frozen.items() if not torch.equal(sd[k].detach().cpu(), v.cpu())]
+        if moved:  # e.g. a buffer updated in training: the adapters alone would not reproduce this network
+            raise RuntimeError(f"adapters-only fine-tune: frozen tensors changed ({', '.join(moved[:3])}); "
+                               f"{out / 'model.safetensors'} holds the whole network, no adapter file was written")
+        save_adapters(net, out / "adapters.safetensors", overwrite=True, extra=_stage_keys(net),
+                      metadata={"model": pl_module.hparams.model, "base": self.base,
+                                "base_sha256": self.base_sha256})
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, pl_module)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._write(trainer, pl_module)
+
+
+def _stage_keys(net: Restorer) -> list[str]:
+    """The per-stage scalars (role ``"stage"``) an adapter set carries besides the LoRA factors."""
+    return sorted(n for n, r in net.parameter_roles().items() if r == "stage")
 
 
 def _checkpoint_dirs(trainer: L.Trainer) -> list[Path]:

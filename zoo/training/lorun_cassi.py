@@ -9,6 +9,10 @@
   LoRun-9 (every weight but the mask is copied; the base stays frozen, the adapters are fine-tuned
   under the 660² mask with shot noise) and ``adapters_out`` = where the adapters alone are saved.
 
+Spectral fidelity: ``loss: rmse+sam`` (or ``+sgrad``, ``+rel``; :func:`~zoo.training.module.parse_loss`) adds
+spectral terms to √MSE, and a datamodule with ``real_cubes`` gives a second validation set of real spectra,
+logged as ``val/real/*`` (the first stays ``val/*``); ``recipes/lorun/cassi/spectral.yaml`` uses both.
+
 Exported configs say ``mask_init: checkpoint`` (:meth:`~zoo.models.lorun_cassi.LoRunCASSI.export_config`):
 the mask is a buffer inside the weights, so a checkpoint rebuilds without the data folder.
 """
@@ -39,6 +43,17 @@ class LoRunCASSIModule(LoRunModule):
         super().__init__(*args, spectral=spectral, **kwargs)
         if transfer_weights:
             self.net.init_from_model(read_state_dict(transfer_weights), physics=False)
+
+    def on_validation_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        self.val_names = list(getattr(dm, "val_names", []) or ["val"])
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        if dataloader_idx == 0:  # the main set keeps its val/* names (comparable with earlier curves)
+            return super().validation_step(batch, batch_idx, dataloader_idx)
+        names = getattr(self, "val_names", [])
+        name = names[dataloader_idx] if dataloader_idx < len(names) else f"val{dataloader_idx}"
+        self._evaluate(batch, f"val/{name}", dataloader_idx)
 
     def _save_adapters(self) -> None:
         if not self.hparams.adapters_out or self.net.mode != "lora" or self.trainer.sanity_checking:

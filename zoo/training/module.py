@@ -27,7 +27,8 @@ from zoo.metrics import ergas, psnr, sam, ssim
 from zoo.models.base import Restorer
 from zoo.registry import create
 
-__all__ = ["RestorationModule"]
+__all__ = ["RestorationModule", "spectral_angle_loss", "spectral_gradient_loss", "relative_spectral_loss",
+           "parse_loss"]
 
 
 class RestorationModule(L.LightningModule):
@@ -40,7 +41,10 @@ class RestorationModule(L.LightningModule):
         weight_decay: AdamW weight decay.
         min_lr: end of the cosine schedule.
         warmup_steps: linear warm-up steps.
-        loss: ``"l1"``, ``"mse"``, ``"rmse"`` or ``"charbonnier"``.
+        loss: ``"l1"``, ``"mse"``, ``"rmse"`` or ``"charbonnier"``, optionally followed by spectral terms
+            joined with ``+`` (multi-/hyper-spectral data, bands on dim 1): ``"rmse+sam"``, ``"rmse+sgrad"``,
+            ``"rmse+rel"``, ``"rmse+sam+sgrad"`` … — see :func:`parse_loss`.
+        spectral_weights: λ of each spectral term (default :data:`SPECTRAL_WEIGHTS`), e.g. ``{sam: 0.2}``.
         supervise_last: deep supervision on the last n stage outputs (1 = final output only).
         supervise_weights: weights of those outputs, last first (default all 1).
         spectral: also log SAM/ERGAS (multi-/hyper-spectral data).
@@ -66,11 +70,11 @@ class RestorationModule(L.LightningModule):
         init_weights: str | None = None,
         physics_lr_scale: float = 0.1,
         schedule_steps: int | None = None,
+        spectral_weights: dict[str, float] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        if loss not in ("l1", "mse", "rmse", "charbonnier"):
-            raise ValueError(f"loss must be l1, mse, rmse or charbonnier, got {loss!r}")
+        self._base_loss, self._spectral = parse_loss(loss, spectral_weights)
         # data files a config names (ISTA Φ, a CASSI mask) are read here, never by the builders
         self.net: Restorer = create(model, **resolve_model_files(model, model_config))
         if init_weights:
@@ -100,15 +104,19 @@ class RestorationModule(L.LightningModule):
         return self.net(**inputs)
 
     def _loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        kind = self.hparams.loss
-        pred = pred.float()
+        kind = self._base_loss
+        pred, target = pred.float(), target.float()
         if kind == "l1":
-            return F.l1_loss(pred, target)
-        if kind == "mse":
-            return F.mse_loss(pred, target)
-        if kind == "rmse":
-            return torch.sqrt(F.mse_loss(pred, target) + 1e-12)
-        return torch.sqrt((pred - target) ** 2 + 1e-6).mean()
+            out = F.l1_loss(pred, target)
+        elif kind == "mse":
+            out = F.mse_loss(pred, target)
+        elif kind == "rmse":
+            out = torch.sqrt(F.mse_loss(pred, target) + 1e-12)
+        else:
+            out = torch.sqrt((pred - target) ** 2 + 1e-6).mean()
+        for name, w in self._spectral.items():
+            out = out + w * SPECTRAL_TERMS[name](pred, target)
+        return out
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         target = batch["target"]
@@ -180,6 +188,70 @@ class RestorationModule(L.LightningModule):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+# -- spectral loss terms (bands on dim 1): 0 for identical cubes, finite gradients at zero pixels --
+def spectral_angle_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Mean spectral angle (radians) over the pixels whose reference spectrum is non-zero.
+
+    ``θ = 2·asin(‖p̂ − t̂‖/2)`` with ``v̂ = v / √(‖v‖² + ε²)``: the angle between the unit vectors (equal
+    to ``acos⟨p̂, t̂⟩`` for non-zero spectra, as :func:`zoo.metrics.sam`, in radians), but without acos'
+    infinite slope at θ = 0, so identical cubes give ≈0 loss (1e-6) and a finite gradient. Every
+    non-zero pixel weighs the same whatever its brightness: dark pixels, where √MSE hardly looks, set
+    the spectral shape here. A zero estimate scores 60° (the metric says 90°), still with a finite
+    gradient. The estimate is not clipped (a clip would cut its gradient).
+    """
+    def unit(v: torch.Tensor) -> torch.Tensor:
+        return v / torch.sqrt((v * v).sum(1, keepdim=True) + eps * eps)
+
+    chord = torch.sqrt(((unit(pred) - unit(target)) ** 2).sum(1) + 1e-12)
+    ang = 2 * torch.asin((chord / 2).clamp(max=1 - 1e-6))
+    valid = (target.norm(dim=1) > eps).to(ang.dtype)
+    return (ang * valid).sum() / valid.sum().clamp_min(1.0)
+
+
+def spectral_gradient_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """√MSE of the band differences ``x_{c+1} − x_c``: the slope of each spectrum, not its level."""
+    dp, dt = pred.diff(dim=1), target.diff(dim=1)
+    return torch.sqrt(F.mse_loss(dp, dt) + 1e-12)
+
+
+def relative_spectral_loss(pred: torch.Tensor, target: torch.Tensor, eps: float = 0.01) -> torch.Tensor:
+    """Mean over pixels of ``‖p − t‖ / (‖t‖ + ε√C)``: the error relative to the local spectral norm.
+
+    ``ε`` (per band, in data units) keeps noise-level pixels from dominating; above it a dark pixel's
+    error counts as much as a bright one's.
+    """
+    err = torch.sqrt(((pred - target) ** 2).sum(1) + 1e-12)
+    ref = torch.sqrt((target * target).sum(1) + 1e-12) + eps * math.sqrt(target.shape[1])
+    return (err / ref).mean()
+
+
+SPECTRAL_TERMS = {"sam": spectral_angle_loss, "sgrad": spectral_gradient_loss, "rel": relative_spectral_loss}
+# λ per term: each about the size of the √MSE term (≈0.05–0.08) at the start of a CASSI fine-tune
+SPECTRAL_WEIGHTS = {"sam": 0.1, "sgrad": 1.0, "rel": 0.1}
+_BASE_LOSSES = ("l1", "mse", "rmse", "charbonnier")
+
+
+def parse_loss(loss: str, weights: dict[str, float] | None = None) -> tuple[str, dict[str, float]]:
+    """``"rmse+sam"`` → ``("rmse", {"sam": λ})``: the base loss and the spectral terms with their weights."""
+    base, *terms = [t.strip() for t in str(loss).split("+")]
+    if base not in _BASE_LOSSES:
+        raise ValueError(f"loss must start with one of {', '.join(_BASE_LOSSES)} (then +sam, +sgrad, +rel), "
+                         f"got {loss!r}")
+    bad = [t for t in terms if t not in SPECTRAL_TERMS]
+    if bad or len(set(terms)) != len(terms):
+        raise ValueError(f"loss {loss!r}: spectral terms are {', '.join(SPECTRAL_TERMS)}, each at most once; "
+                         f"got {terms}")
+    weights = dict(weights or {})
+    unused = set(weights) - set(terms)
+    if unused:
+        raise ValueError(f"spectral_weights names {sorted(unused)}, which loss {loss!r} does not use; add them to loss "
+                         f"(e.g. {base}+{'+'.join(sorted(unused))})")
+    out = {t: float(weights.get(t, SPECTRAL_WEIGHTS[t])) for t in terms}
+    if any(not (math.isfinite(w) and w >= 0) for w in out.values()):
+        raise ValueError(f"spectral_weights must be finite and >= 0, got {out}")
+    return base, out
 
 
 def read_state_dict(ref: str) -> dict[str, torch.Tensor]:
