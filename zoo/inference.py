@@ -14,8 +14,9 @@ are blended with linear ramps, so there are no seams; memory is bounded by the t
   candidate ``T`` is timed once on a ``T×T`` crop and scored per *new* output pixel,
   ``t(T) / (T − overlap)²`` (the overlap is recomputed by both neighbours); the winner is cached per
   (network, device, dtype, threads, overlap) for the process. Inputs of at most
-  :func:`whole_max_pixels` run whole (512², or 1024² once :func:`zoo.utils.allocator.tune_allocator` ran). :func:`tile_progress` shows a tqdm bar over the tiles (off unless asked; ``None`` = on
-  when stderr is a terminal).
+  :func:`whole_max_pixels` run whole (512², or 1024² once :func:`zoo.utils.allocator.tune_allocator`
+  ran). :func:`tile_progress` shows a tqdm bar over the tiles (off unless asked; ``None`` = on when
+  stderr is a terminal).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ WHOLE_MAX_PIXELS_TUNED = 1024 * 1024
 def whole_max_pixels() -> int:
     """Output pixels up to which :func:`auto_tile` runs an input whole (larger when the allocator is tuned)."""
     return WHOLE_MAX_PIXELS_TUNED if allocator_tuned() else WHOLE_MAX_PIXELS
+
+
 _AUTO: dict[tuple, int] = {}  # (network, device, dtype, threads, overlap, multiple) -> fastest tile side
 _CONTEXT: contextvars.ContextVar[int] = contextvars.ContextVar("zoo_tile_context", default=0)  # last run's context
 _PROGRESS: contextvars.ContextVar[tuple[bool | None, IO[str] | None]] = contextvars.ContextVar(

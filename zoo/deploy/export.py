@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from zoo.models.base import Restorer
-from zoo.nn.lora import LoRALayer
+from zoo.nn.lora import bake_stages
 from zoo.physics.cassi import SDCASSI
 from zoo.utils.files import atomic_write
 from zoo.utils.version import package_version
@@ -72,34 +72,11 @@ class ExportReport:
                 f"PSNR {self.psnr_vs_torch:.1f} dB")
 
 
-class _MergedLoRA(LoRALayer):
-    """A :class:`LoRALayer` whose stage weights are precomputed constants (inference and export only)."""
-
-    merged: nn.ParameterList
-
-    @property
-    def num_stages(self) -> int:
-        return len(self.merged)
-
-    def weight_for(self, k: int | None) -> torch.Tensor:
-        return self.base.weight if k is None else self.merged[k]
-
-
 @torch.no_grad()
 def merged_for_export(net: Restorer) -> Restorer:
-    """A copy of ``net`` in eval mode with every LoRA layer's K adapter sets merged into K plain weights.
-
-    Bit-identical to the on-the-fly path (same ``W₀ + ΔW_k`` sum); the copy has no adapter parameters.
-    """
-    out = copy.deepcopy(net).eval()
-    for m in out.modules():
-        if isinstance(m, LoRALayer):
-            w = m.base.weight
-            merged = [nn.Parameter(w + m.delta(k).to(w.dtype), requires_grad=False) for k in range(m.num_stages)]
-            del m.lora_A, m.lora_B
-            m.__class__ = _MergedLoRA
-            m.merged = nn.ParameterList(merged)
-            m._merged = {}
+    """A copy of ``net`` in eval mode with every LoRA layer's K adapter sets merged into K plain weights
+    (:func:`zoo.nn.lora.bake_stages`); bit-identical to the on-the-fly path, no adapter parameters."""
+    out = bake_stages(copy.deepcopy(net).eval())
     out.requires_grad_(False)
     return out
 

@@ -57,6 +57,7 @@ __all__ = [
     "freeze_base",
     "is_adapter_key",
     "merge_lora",
+    "bake_stages",
     "lora_state_dict",
     "save_adapters",
     "load_adapters",
@@ -231,6 +232,34 @@ def freeze_base(module: nn.Module, frozen: bool = True) -> None:
     for name, p in module.named_parameters():
         if not is_adapter_key(name):
             p.requires_grad_(not frozen)
+
+
+class _BakedLoRA(LoRALayer):
+    """A :class:`LoRALayer` whose K stage weights are precomputed constants (:func:`bake_stages`)."""
+
+    merged: nn.ParameterList
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.merged)
+
+    def weight_for(self, k: int | None) -> torch.Tensor:
+        return self.base.weight if k is None else self.merged[k]
+
+
+@torch.no_grad()
+def bake_stages(module: nn.Module) -> nn.Module:
+    """In place: every LoRA layer keeps ``W_k = W0 + B_k A_k`` for each stage as a constant and drops its
+    adapters; :func:`set_stage` still selects the stage (a graph to export holds no adapter maths).
+    Returns ``module``."""
+    for m in list(_lora_layers(module)):  # listed first: the loop rewrites the layers it walks
+        w = m.base.weight
+        merged = [nn.Parameter(w + m.delta(k).to(w.dtype), requires_grad=False) for k in range(m.num_stages)]
+        del m.lora_A, m.lora_B
+        m.__class__ = _BakedLoRA
+        m.merged = nn.ParameterList(merged)
+        m.clear_cache()
+    return module
 
 
 def merge_lora(module: nn.Module) -> nn.ModuleList:
