@@ -78,9 +78,10 @@ def test_every_family_exports_with_parity(name, fmt, tmp_path):
 
 def test_dynamic_size_graph_runs_at_another_size(tmp_path):
     net = _tiny("ssopga-flash")
-    rep = export(net, tmp_path / "f.onnx", size=48, check_size=40)
+    # 45 and 71 are odd: the U-Net pads them (a branch on the size would have fixed the graph at 48)
+    rep = export(net, tmp_path / "f.onnx", size=48, check_size=45)
     assert rep.dynamic and rep.max_abs_err <= TOL, rep.line()
-    _, args, _ = export_inputs(net, 72)
+    _, args, _ = export_inputs(net, 71)
     with torch.no_grad():
         ref = net(**dict(zip(rep.inputs, args)))
     assert float((run_exported(tmp_path / "f.onnx", args) - ref).abs().max()) <= TOL

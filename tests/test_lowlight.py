@@ -12,7 +12,7 @@ from PIL import Image
 import zoo
 from zoo.data.lowlight import LowLightDataModule, find_pairs, load_pair, read_rgb
 from zoo.models.llemamba import global_stats
-from zoo.physics.lowlight import LowLightDegradation, linear_to_srgb, srgb_to_linear
+from zoo.physics.lowlight import N_STATS, LowLightDegradation, linear_to_srgb, srgb_to_linear
 from zoo.solvers.lime import gamma_correction, histogram_equalisation, lime
 from zoo.tasks import get_task
 
@@ -130,6 +130,49 @@ def test_classical_floors_brighten():
     low = LowLightDegradation()(x, generator=torch.Generator().manual_seed(0))
     for out in (gamma_correction(low), histogram_equalisation(low), lime(low)):
         assert out.shape == low.shape and float(out.mean()) > float(low.mean()) and out.min() >= 0 and out.max() <= 1
+
+
+def test_bench_runs_every_classical_floor():
+    task = get_task("lowlight")
+    low = LowLightDegradation()(torch.rand(1, 3, 24, 24) * 0.6 + 0.2, generator=torch.Generator().manual_seed(0))
+    rows = task.floors(_net(), {"low": low})
+    assert list(rows)[0] == task.floor_name and len(rows) == 3
+    assert torch.allclose(rows[list(rows)[1]], gamma_correction(low, 0.45))
+
+
+def test_whole_image_stats_reach_the_patches(fake_all_root):
+    dm = LowLightDataModule(train_dirs=["images/BSD200"], paired_dirs=["lowlight/LOL/our485"], data_root=str(fake_all_root),
+                            patch=32, samples_per_epoch=4, batch_size=2, val_images=1, val_crop=None, whole_stats=True)
+    dm.setup("fit")
+    for ds in dm.train_set.datasets:  # synthetic and paired
+        item = ds[0]
+        assert item["inputs"]["low"].shape == (3, 32, 32) and item["inputs"]["stats"].shape == (N_STATS,)
+        assert not torch.allclose(item["inputs"]["stats"], global_stats(item["inputs"]["low"][None])[0])
+    b = next(iter(dm.train_dataloader()))
+    assert b["inputs"]["stats"].shape == (2, N_STATS)
+    net = _net()
+    assert net(**b["inputs"]).shape == (2, 3, 32, 32)
+    assert dm.val_set[0]["inputs"]["low"].shape[-2:] == dm.val_set.items[0][1].shape[-2:]  # whole image
+
+
+def test_global_stats_quantiles_and_the_v1_relighting_loads():
+    low = torch.rand(2, 3, 20, 30) * 0.3
+    s = global_stats(low)
+    assert s.shape == (2, N_STATS) and torch.isfinite(s).all()
+    logl = torch.log(low.amax(1).clamp_min(1 / 255)).flatten(1)
+    assert torch.allclose(s[:, 7], logl.median(1).values - logl.mean(1), atol=0.05)  # the 0.5 quantile
+    assert (s[:, 5:].diff(dim=1) >= 0).all()  # quantiles in order
+    torch.manual_seed(0)
+    v1 = zoo.create("llemamba-lowlight", exposure_quantiles=False, **TINY).eval()
+    with torch.no_grad():
+        v1.relight.mlp[-1].weight.normal_()
+    new = zoo.create("llemamba-lowlight", exposure_quantiles=True, **TINY).eval()
+    new.load_state_dict(v1.state_dict())  # the 5-input MLP weight is padded with zero columns
+    assert new.relight.mlp[0].weight.shape[1] == N_STATS
+    with torch.no_grad():
+        assert torch.allclose(new(low=low), v1(low=low), atol=1e-6)
+        with pytest.raises(ValueError, match="global_stats of the whole"):
+            new(low=low, stats=s[:, :5])  # five statistics: the network takes all of global_stats
 
 
 def test_datamodule_synthetic_and_paired(fake_all_root):

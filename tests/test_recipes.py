@@ -59,6 +59,13 @@ CASES: dict[str, tuple[list[str], list[str], str | None]] = {
                                    ["--model.init_args.init_weights=ssopga-pansharpen-wv",
                                     "--trainer.default_root_dir=runs/ssopga-pansharpen-wv-gpu"], None),
     "lowlight_train": ([T, "llemamba/lowlight/train.yaml"], [], None),
+    # the exposure fine-tune of experiments/lineage/_not_adopted.yaml (llemamba_lowlight_exposure): 5-input weights
+    # load into the 11-input relighting
+    "lowlight_exposure": ([T, "llemamba/lowlight/train.yaml"],
+                          ["--model.init_args.init_weights=runs/llemamba-lowlight/export/model.safetensors",
+                           "--model.init_args.model_config={exposure_quantiles: true}", "--data.init_args.whole_stats=true",
+                           "--data.init_args.val_crop=null", "--trainer.default_root_dir=runs/llemamba-quant"],
+                          "lowlight_train"),
     "pansharpen_4band": ([T, "ssopga/pansharpen/4band.yaml"], [], None),
     "pansharpen_4band_continue": ([T, "ssopga/pansharpen/4band.yaml", "ssopga/pansharpen/continue.yaml"],
                                   ["--model.init_args.init_weights=ssopga-pansharpen-4band",

@@ -31,7 +31,7 @@ def _trainer(**kw):
                      enable_model_summary=False, num_sanity_val_steps=0, accelerator="cpu", **kw)
 
 
-@pytest.mark.parametrize("loss", ["l1", "mse", "rmse", "charbonnier"])
+@pytest.mark.parametrize("loss", ["l1", "mse", "rmse", "charbonnier", "psnr"])
 def test_fit_validate_predict(loss):
     m = RestorationModule("lorun-cs-r25", TINY, loss=loss, supervise_last=2, supervise_weights=[1, 0.5])
     dl = DataLoader(_Patches(), batch_size=4)
@@ -115,6 +115,17 @@ def test_non_finite_loss_is_refused():
     bad = {"target": torch.full((2, 1, 33, 33), float("nan"))}
     with pytest.raises(ValueError, match="NaN"):
         m.training_step(bad, 0)
+
+
+def test_psnr_loss_is_the_negated_mean_per_image_psnr():
+    from zoo.metrics import psnr
+
+    m = RestorationModule("lorun-cs-r25", TINY, loss="psnr")
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(3, 1, 16, 16, generator=g)
+    pred = (target + torch.randn(3, 1, 16, 16, generator=g) * torch.tensor([0.01, 0.05, 0.2])[:, None, None, None]).clamp(0, 1)
+    assert torch.allclose(m._loss(pred, target), -psnr(pred, target).mean(), atol=1e-4)
+    assert float(m._loss(target, target)) == pytest.approx(-80.0)  # the 1e-8 floor, finite
 
 
 def test_bad_loss_name():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import typing
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from zoo.hub.loading import folder_config, load_state_dict_strict, read_safetens
 from zoo.hub.manifest import CheckpointRecord, load_manifest
 from zoo.hub.meta import set_meta_provider
 from zoo.hub.resolve import files_from_path, get_record, read_verified_file
+from zoo.models.base import Restorer
 from zoo.nn.lora import load_adapters
 from zoo.registry import ModelEntry, UnknownModelError, create, get_entry, registered
 from zoo.utils.files import sha256_file
@@ -34,10 +36,19 @@ from zoo.utils.files import sha256_file
 __all__ = ["create", "load", "list_models", "get_entry", "checkpoint", "ModelEntry", "UnknownModelError"]
 
 
+def _onnx_blocker(e: ModelEntry) -> str:
+    """The ``onnx_blocker`` of the class the entry's builder returns (its return annotation), without building it."""
+    try:
+        cls = typing.get_type_hints(e.builder).get("return")
+    except (NameError, TypeError):
+        return ""
+    return (cls.onnx_blocker or "") if isinstance(cls, type) and issubclass(cls, Restorer) else ""
+
+
 def _meta(name: str) -> dict[str, str]:
     e = get_entry(name)
     return {"architecture": e.architecture, "task": e.task, "description": e.description, "paper": e.paper,
-            "licence": e.licence}
+            "licence": e.licence, "onnx_blocker": _onnx_blocker(e)}
 
 
 set_meta_provider(_meta)

@@ -18,8 +18,8 @@ d_inner 32 and 64, N = 16, batch 1, with ``torch.set_num_threads(threads)``.
 Peak memory: the rise of the process's resident-set high-water mark over one call, measured in a fresh
 subprocess per (method, shape, pass) (``/proc/self/clear_refs``), median of 3.
 
-    python experiments/studies/bench_scan.py --threads 1 --out results/scan          # writes scan_t1.{json,md}
-    python experiments/studies/bench_scan.py --threads 2 --out results/scan
+    python experiments/studies/bench_scan.py --threads 1 --with-ref --out results/scan   # writes scan_t1_ref.{json,md}
+    python experiments/studies/bench_scan.py --threads 2 --with-ref --out results/scan   # scan_t2_ref.{json,md}
 """
 
 from __future__ import annotations

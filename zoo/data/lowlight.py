@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 from zoo.data.base import RestorationDataModule, d4
 from zoo.data.io import image_array, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
-from zoo.physics.lowlight import LowLightDegradation
+from zoo.physics.lowlight import LowLightDegradation, global_stats
 
 __all__ = ["read_rgb", "find_pairs", "load_pair", "list_rgb_images", "SyntheticPatches", "PairedPatches",
            "LowLightImages", "synthetic_testset", "LowLightDataModule", "FORBIDDEN_TRAIN"]
@@ -159,14 +159,20 @@ def _to_u8(t: torch.Tensor) -> torch.Tensor:
 
 
 class SyntheticPatches(Dataset):
-    """Random ``patch`` crops (8 flips/rotations) of normal-light images, degraded on the fly."""
+    """Random ``patch`` crops (8 flips/rotations) of normal-light images, degraded on the fly.
+
+    ``whole_stats``: degrade the whole (flipped/rotated) image, crop the patch from it and add
+    ``inputs["stats"]`` = :func:`~zoo.physics.lowlight.global_stats` of the whole low image — what the
+    network sees at test time, where a photo's exposure is estimated from all of it, not from a crop.
+    The noise is per pixel and the exposure and cast per image, so the patch has the same law either way.
+    """
 
     def __init__(self, images: Sequence[torch.Tensor], patch: int = 64, length: int = 2000,
-                 degradation: LowLightDegradation | None = None) -> None:
+                 degradation: LowLightDegradation | None = None, whole_stats: bool = False) -> None:
         self.images = [_to_u8(im) for im in images if min(im.shape[-2:]) >= patch]
         if not self.images:
             raise ValueError(f"no training image is at least {patch} pixels; lower `patch`")
-        self.patch, self.length = patch, length
+        self.patch, self.length, self.whole_stats = patch, length, bool(whole_stats)
         self.degradation = degradation or LowLightDegradation()
 
     def __len__(self) -> int:
@@ -175,34 +181,46 @@ class SyntheticPatches(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         rng = random.Random()
         im = self.images[rng.randrange(len(self.images))]
+        g = torch.Generator().manual_seed(rng.randrange(2**62))
+        if self.whole_stats:
+            x = d4(im.float() / 255, rng.randrange(8)).contiguous()
+            low = self.degradation(x[None], generator=g)
+            stats = global_stats(low)[0]
+            h, w = x.shape[-2:]
+            t, l = rng.randrange(h - self.patch + 1), rng.randrange(w - self.patch + 1)
+            win = (slice(None), slice(t, t + self.patch), slice(l, l + self.patch))
+            return {"target": x[win].contiguous(), "inputs": {"low": low[0][win].contiguous(), "stats": stats}}
         h, w = im.shape[-2:]
         t, l = rng.randrange(h - self.patch + 1), rng.randrange(w - self.patch + 1)
         x = d4(im[:, t:t + self.patch, l:l + self.patch].float() / 255, rng.randrange(8)).contiguous()
-        g = torch.Generator().manual_seed(rng.randrange(2**62))
         low = self.degradation(x[None], generator=g)[0]
         return {"target": x, "inputs": {"low": low}}
 
 
 class PairedPatches(Dataset):
-    """Random aligned crops (8 flips/rotations) of real (low, normal) pairs."""
+    """Random aligned crops (8 flips/rotations) of real (low, normal) pairs; ``whole_stats`` as in
+    :class:`SyntheticPatches` (the statistics of the whole low image, which flips and rotations leave unchanged)."""
 
-    def __init__(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], patch: int = 64, length: int = 2000) -> None:
+    def __init__(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]], patch: int = 64, length: int = 2000,
+                 whole_stats: bool = False) -> None:
         self.pairs = [(_to_u8(a), _to_u8(b)) for a, b in pairs if min(a.shape[-2:]) >= patch]
         if not self.pairs:
             raise ValueError(f"no training pair is at least {patch} pixels; lower `patch`")
         self.patch, self.length = patch, length
+        self.stats = [global_stats(a[None].float() / 255)[0] for a, _ in self.pairs] if whole_stats else None
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         rng = random.Random()
-        a, b = self.pairs[rng.randrange(len(self.pairs))]
+        j = rng.randrange(len(self.pairs))
+        a, b = self.pairs[j]
         h, w = a.shape[-2:]
         t, l = rng.randrange(h - self.patch + 1), rng.randrange(w - self.patch + 1)
         k = rng.randrange(8)
         lo, hi = (d4(x[:, t:t + self.patch, l:l + self.patch].float() / 255, k).contiguous() for x in (a, b))
-        return {"target": hi, "inputs": {"low": lo}}
+        return {"target": hi, "inputs": {"low": lo} if self.stats is None else {"low": lo, "stats": self.stats[j]}}
 
 
 class LowLightImages(Dataset):
@@ -246,13 +264,15 @@ class LowLightDataModule(RestorationDataModule):
         data_root: overrides ``ZOO_DATA``.
         patch, samples_per_epoch, batch_size, num_workers: training loader.
         val_images: training images (or pairs) held out for validation (centre ``val_crop`` crops,
-            fixed-seed degradation).
+            fixed-seed degradation; ``val_crop=None``: whole images, as the test set is scored).
+        whole_stats: give each synthetic patch the global statistics of its whole degraded image
+            (:class:`SyntheticPatches`), as tiled and whole-image inference compute them.
     """
 
     def __init__(self, train_dirs: Sequence[str] = ("images/BSD200", "images/T91"), paired_dirs: Sequence[str] = (),
                  test_dir: str | None = "images/CBSD68", data_root: str | None = None, patch: int = 64,
                  samples_per_epoch: int = 2000, batch_size: int = 6, num_workers: int = 0, val_images: int = 8,
-                 val_crop: int = 128) -> None:
+                 val_crop: int | None = 128, whole_stats: bool = False) -> None:
         super().__init__()
         if not train_dirs and not paired_dirs:
             raise ValueError("give train_dirs (normal-light images) and/or paired_dirs (low/normal pairs)")
@@ -280,9 +300,11 @@ class LowLightDataModule(RestorationDataModule):
                 files = files[nval:]
             sets = []
             if files:
-                sets.append(SyntheticPatches([read_rgb(f) for f in files], hp.patch, hp.samples_per_epoch))
+                sets.append(SyntheticPatches([read_rgb(f) for f in files], hp.patch, hp.samples_per_epoch,
+                                             whole_stats=hp.whole_stats))
             if pairs:
-                sets.append(PairedPatches([load_pair(p) for p in pairs], hp.patch, hp.samples_per_epoch))
+                sets.append(PairedPatches([load_pair(p) for p in pairs], hp.patch, hp.samples_per_epoch,
+                                          whole_stats=hp.whole_stats))
             self.train_set = sets[0] if len(sets) == 1 else torch.utils.data.ConcatDataset(sets)
             self.val_set = LowLightImages(val or [(n, lo, hi) for n, lo, hi in synthetic_testset(files[:1], seed=1)],
                                           hp.val_crop)

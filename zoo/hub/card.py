@@ -43,9 +43,11 @@ def model_card(name: str, manifest: Manifest | None = None) -> str:
     if meta["paper"]:
         lines += [f"Paper: {meta['paper']}", ""]
     lines += ["## Usage", "", "```python", "import zoo", "", f'net = zoo.load("{name}")', "```", ""]
-    lines += ["Deployment: `zoo export " + name + " -o " + name + ".onnx` (or `.pt`, TorchScript) — LoRA merged into "
-              "per-stage weights, the physics baked in, parity with PyTorch checked and reported at export "
-              "(max |Δ|, PSNR, opset, in the file's `zoo.export` metadata).", ""]
+    blocker = meta.get("onnx_blocker") or ""
+    how = (f"`zoo export {name} -o {name}.pt` (TorchScript; ONNX is refused: {blocker})" if blocker else
+           f"`zoo export {name} -o {name}.onnx` (or `.pt`, TorchScript)")
+    lines += [f"Deployment: {how} — LoRA merged into per-stage weights, the physics baked in, parity with PyTorch "
+              "checked and reported at export (max |Δ|, PSNR, opset, in the file's `zoo.export` metadata).", ""]
     if rec is not None:
         lines += ["## Configuration", "", "```json"]
         lines += [json.dumps(rec.config, indent=2, sort_keys=True), "```", ""]

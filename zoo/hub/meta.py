@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 
 __all__ = ["ModelMeta", "set_meta_provider", "model_meta"]
 
-ModelMeta = Mapping[str, str]  # architecture, task, description, paper, licence
+ModelMeta = Mapping[str, str]  # architecture, task, description, paper, licence, onnx_blocker ("" if none)
 
 _provider: Callable[[str], ModelMeta] | None = None
 

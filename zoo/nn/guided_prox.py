@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.nn.unet import UNetTrunk
+from zoo.utils.tracing import tracing
 
 __all__ = ["GuidedProx", "positive"]
 
@@ -69,7 +70,7 @@ class GuidedProx(UNetTrunk):
                              f"{self.guide_channels} + extra {self.extra_channels}), got {z.shape[1]}")
         h, w = z.shape[-2:]
         ph, pw = self.pad_amount(h, w)
-        if ph or pw:
+        if tracing() or ph or pw:  # traced: always (a branch on the size would fix the graph's H×W)
             z = F.pad(z, (0, pw, 0, ph), mode="replicate")
         f = self.act(self.head(z) + self.stage_bias[min(stage, self.stage_bias.shape[0] - 1)][None, :, None, None])
         r = self.tail(self.trunk(f))[..., :h, :w]

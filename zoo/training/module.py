@@ -41,7 +41,8 @@ class RestorationModule(L.LightningModule):
         weight_decay: AdamW weight decay.
         min_lr: end of the cosine schedule.
         warmup_steps: linear warm-up steps.
-        loss: ``"l1"``, ``"mse"``, ``"rmse"`` or ``"charbonnier"``, optionally followed by spectral terms
+        loss: ``"l1"``, ``"mse"``, ``"rmse"``, ``"charbonnier"`` or ``"psnr"`` (the mean over images of
+            ``10·log10 MSE_i``: the benchmark's per-image mean PSNR, negated), optionally followed by spectral terms
             joined with ``+`` (multi-/hyper-spectral data, bands on dim 1): ``"rmse+sam"``, ``"rmse+sgrad"``,
             ``"rmse+rel"``, ``"rmse+sam+sgrad"`` … — see :func:`parse_loss`.
         spectral_weights: λ of each spectral term (default :data:`SPECTRAL_WEIGHTS`), e.g. ``{sam: 0.2}``.
@@ -112,6 +113,8 @@ class RestorationModule(L.LightningModule):
             out = F.mse_loss(pred, target)
         elif kind == "rmse":
             out = torch.sqrt(F.mse_loss(pred, target) + 1e-12)
+        elif kind == "psnr":  # a 1e-8 floor keeps a perfect image finite (100 dB) without changing any real score
+            out = 10 * torch.log10((pred - target).pow(2).flatten(1).mean(1) + 1e-8).mean()
         else:
             out = torch.sqrt((pred - target) ** 2 + 1e-6).mean()
         for name, w in self._spectral.items():
@@ -230,7 +233,7 @@ def relative_spectral_loss(pred: torch.Tensor, target: torch.Tensor, eps: float 
 SPECTRAL_TERMS = {"sam": spectral_angle_loss, "sgrad": spectral_gradient_loss, "rel": relative_spectral_loss}
 # λ per term: each about the size of the √MSE term (≈0.05–0.08) at the start of a CASSI fine-tune
 SPECTRAL_WEIGHTS = {"sam": 0.1, "sgrad": 1.0, "rel": 0.1}
-_BASE_LOSSES = ("l1", "mse", "rmse", "charbonnier")
+_BASE_LOSSES = ("l1", "mse", "rmse", "charbonnier", "psnr")
 
 
 def parse_loss(loss: str, weights: dict[str, float] | None = None) -> tuple[str, dict[str, float]]:
