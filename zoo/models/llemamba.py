@@ -25,8 +25,9 @@ ADMM fixed point; denoised after K stages) and a learned illumination adjustment
 ``s`` are *global* statistics of the input (:func:`~zoo.physics.lowlight.global_stats`: mean and
 standard deviation of ``log L_0``, the log-ratios of the R, G, B means to their average, and six
 quantiles of ``log L_0`` about its mean — the brightness histogram that auto-exposure reads — when
-``exposure_quantiles`` is set; the published network reads the first five) and ``a`` a small MLP (zero-initialised: the network starts from the geometric-mean auto-exposure ``L · 0.45 / exp⟨log L⟩``); ``c`` corrects a
-colour cast. Tiled inference computes ``s`` once on the whole image and passes it to every tile
+``exposure_quantiles`` is set; the published network reads the first five) and ``a`` a small MLP
+(zero-initialised: the network starts from the geometric-mean auto-exposure ``L · 0.45 / exp⟨log L⟩``);
+``c`` corrects a colour cast. Tiled inference computes ``s`` once on the whole image and passes it to every tile
 (``stats=``), so exposure and colour are the same in every tile (no seams in brightness).
 
 IFBMamba (:class:`zoo.nn.mamba.IFBMamba`): LayerNorm → in-projection → depthwise 3×3 → SiLU →
@@ -54,7 +55,7 @@ import torch.nn.functional as F
 
 from zoo.models.base import Restorer
 from zoo.nn.mamba import IFBMamba
-from zoo.physics.lowlight import N_STATS, LowLight, LowLightDegradation, global_stats
+from zoo.physics.lowlight import N_MOMENTS, N_STATS, LowLight, LowLightDegradation, global_stats
 from zoo.registry import ModelEntry, register_model
 
 __all__ = ["LLEMamba", "llemamba", "global_stats", "N_STATS"]
@@ -103,7 +104,7 @@ class Relight(nn.Module):
 
     def __init__(self, width: int = 8, hidden: int = 32, n_stats: int = N_STATS) -> None:
         super().__init__()
-        self.n_stats = int(n_stats)  # the leading statistics it reads (5: no histogram quantiles)
+        self.n_stats = int(n_stats)  # the leading statistics it reads (N_MOMENTS: no histogram quantiles)
         self.mlp = nn.Sequential(nn.Linear(self.n_stats, hidden), nn.GELU(), nn.Linear(hidden, 5))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
@@ -112,7 +113,7 @@ class Relight(nn.Module):
         nn.init.zeros_(self.refine[-1].bias)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, D102
-        # weights of a relighting that read fewer statistics (the 5 moments of llemamba-lowlight v1): the new
+        # weights of a relighting that read fewer statistics (the moments only, llemamba-lowlight v1): the new
         # inputs get zero weights, so the loaded network computes exactly what it did (timm's checkpoint filter idea)
         key = prefix + "mlp.0.weight"
         w = state_dict.get(key)
@@ -164,7 +165,7 @@ class LLEMamba(Restorer):
         self.mu_raw = nn.Parameter(torch.full((stages,), _inv_softplus(mu_init)))
         self.prior_r = nn.ModuleList([ReflectancePrior(dim, light, d_inner, d_state, backend) for _ in range(stages)])
         self.prior_l = nn.ModuleList([IlluminationPrior(light_width) for _ in range(stages)])
-        self.relight = Relight(n_stats=N_STATS if exposure_quantiles else 5)
+        self.relight = Relight(n_stats=N_STATS if exposure_quantiles else N_MOMENTS)
 
     @property
     def mu(self) -> torch.Tensor:
@@ -191,8 +192,8 @@ class LLEMamba(Restorer):
         if s.ndim == 1:
             s = s[None]
         if s.shape != (I.shape[0], N_STATS):
-            raise ValueError(f"stats must be (N={I.shape[0]}, {N_STATS}): zoo.physics.lowlight.global_stats of the whole "
-                             f"image; got {tuple(s.shape)}")
+            raise ValueError(f"stats must be (N={I.shape[0]}, {N_STATS}): zoo.physics.lowlight.global_stats of the "
+                             f"whole image; got {tuple(s.shape)}")
         L = I.amax(1, keepdim=True).clamp_min(EPS)
         R = I / L
         P, Q = R, L

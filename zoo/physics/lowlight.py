@@ -36,7 +36,8 @@ import torch
 from zoo.physics.base import LinearPhysics, check_finite, fp32, tracing
 
 __all__ = ["LowLight", "LowLightDegradation", "srgb_to_linear", "linear_to_srgb", "check_lowlight", "global_stats",
-           "N_STATS", "STATS_QUANTILES"]
+           "N_MOMENTS", "N_STATS",
+           "STATS_QUANTILES"]
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
@@ -50,7 +51,8 @@ def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
 
 
 STATS_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
-N_STATS = 5 + len(STATS_QUANTILES)
+N_MOMENTS = 5  # the leading statistics: mean, std, 3 colour log-ratios
+N_STATS = N_MOMENTS + len(STATS_QUANTILES)
 _STATS_EPS = 1.0 / 255
 _STATS_MAX_PIXELS = 1 << 20  # quantiles of a strided subsample beyond this (torch.quantile's input is bounded)
 

@@ -30,8 +30,8 @@ from zoo.data.lowlight import list_rgb_images, read_rgb, synthetic_testset
 from zoo.inference import restore_inputs_tiled
 from zoo.metrics import psnr, ssim
 from zoo.models.base import Restorer
-from zoo.models.llemamba import LLEMamba, global_stats
-from zoo.physics.lowlight import LowLightDegradation, check_lowlight
+from zoo.models.llemamba import LLEMamba
+from zoo.physics.lowlight import LowLightDegradation, check_lowlight, global_stats
 from zoo.samples import sample_ms
 from zoo.solvers.lime import gamma_correction, histogram_equalisation, lime
 from zoo.tasks.base import Batch, Option, Task, Writer, image_format, png_writer, register_task
