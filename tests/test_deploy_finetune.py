@@ -143,8 +143,11 @@ def test_swap_adapters_without_reloading_the_base(tmp_path):
     assert base_w == [m.base.weight.data_ptr() for m in net.modules() if hasattr(m, "lora_A")]
 
 
-def test_merge_cache_bit_identical_and_invalidated():
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_merge_cache_bit_identical_and_invalidated(channels_last):
     net, x = _net(), torch.rand(1, 1, 16, 16)
+    if channels_last:  # as zoo.load leaves the weights on CPU
+        net.to(memory_format=torch.channels_last)
     set_stage(net, 2)
     with torch.no_grad():
         with merge_cache(False):
@@ -158,6 +161,21 @@ def test_merge_cache_bit_identical_and_invalidated():
         with merge_cache(False):
             edited_ref = net(x)
     assert torch.equal(edited, edited_ref) and not torch.equal(edited, ref)
+
+
+def test_channels_last_layout_on_cpu_keeps_the_outputs():
+    nchw = zoo.load("lorun-cs-r25", channels_last=False)
+    nhwc = zoo.load("lorun-cs-r25")  # the CPU default
+    conv = lambda net: next(m for m in net.modules() if hasattr(m, "lora_B") and m.base.weight.ndim == 4 and m.base.weight.shape[1] > 1)  # noqa: E731
+    assert conv(nchw).base.weight.is_contiguous() and not conv(nhwc).base.weight.is_contiguous()
+    assert conv(nhwc).base.weight.is_contiguous(memory_format=torch.channels_last)
+    inp = nchw.example_inputs(40)
+    with torch.no_grad():
+        a, b = nchw(**inp), nhwc(**inp)
+    assert (a - b).abs().max() < 1e-5
+    merged = next(iter(conv(nhwc)._merged.values()))[1]  # the cached W0 + B·A keeps the NHWC layout of W0
+    assert merged.is_contiguous(memory_format=torch.channels_last)
+    assert set(nchw.state_dict()) == set(nhwc.state_dict())
 
 
 def test_merge_cache_never_in_training():

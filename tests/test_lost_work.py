@@ -361,3 +361,47 @@ def test_ckpt_path_last_without_a_checkpoint_refuses_to_start_fresh(tiny_leaf, c
     from zoo.training.callbacks import ExportWeights
 
     assert ExportWeights.require_resume is False  # reset after the run
+
+
+class _Snap(L.Callback):
+    """The network's weights after every validation, by step."""
+
+    def __init__(self) -> None:
+        self.at: dict[int, dict[str, torch.Tensor]] = {}
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        self.at[trainer.global_step] = {k: v.detach().clone() for k, v in pl_module.net.state_dict().items()}
+
+
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_monitored_export_is_the_best_on_validation(tmp_path, mode):
+    snap = _Snap()  # runs before ExportWeights: Lightning orders callbacks as given
+    fit(tmp_path, [snap, ExportWeights(monitor="val/psnr", mode=mode)], max_steps=8)
+    rows = [r for r in curve(tmp_path / "export") if "val/psnr" in r]
+    best, flags = None, []
+    for r in rows:  # a row exports exactly when it beats every earlier one
+        better = best is None or (r["val/psnr"] > best if mode == "max" else r["val/psnr"] < best)
+        flags.append(better)
+        best = r["val/psnr"] if better else best
+    assert [r["exported"] for r in rows] == flags and flags.count(True) >= 1
+    step = max(r["step"] for r, f in zip(rows, flags) if f)
+    exported = load_file(str(tmp_path / "export/model.safetensors"))
+    assert all(torch.equal(exported[k], snap.at[step][k].float()) for k in exported)
+    with pytest.raises(ValueError, match="'max'"):
+        ExportWeights(monitor="val/psnr", mode="best")
+
+
+def test_export_of_a_monitored_run_records_the_selected_step(hub):
+    """A run exported by ExportWeights(monitor=...) holds the weights of its best validation: the manifest's steps are
+    that row's, and it says which step of how many was chosen."""
+    from zoo.hub.export import export_run
+    from zoo.hub.manifest import load_manifest
+
+    run = make_run(hub / "run_m", seed=2, steps=30)
+    rows = [{"step": 10, "epoch": 0, "wall_s": 1.0, "val/psnr": 21.0, "exported": True},
+            {"step": 20, "epoch": 1, "wall_s": 2.0, "val/psnr": 23.0, "exported": True},
+            {"step": 30, "epoch": 2, "wall_s": 3.0, "val/psnr": 22.0, "exported": False}]
+    (run / "learning_curve.json").write_text(json.dumps(rows))
+    export_run(run, NAME, build, overwrite=True)
+    tr = load_manifest().checkpoints[NAME].training.to_dict()
+    assert tr["steps"] == 20 and tr["epochs"] == 2 and "step 20 of 30" in tr["selected"]

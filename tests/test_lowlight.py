@@ -39,6 +39,22 @@ def test_degradation_is_dark_noisy_quantised_and_seeded():
     assert torch.allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-5)
 
 
+def test_light_sources_clip_in_the_low_image_and_saturate_the_target():
+    x = torch.rand(3, 3, 48, 48) * 0.6 + 0.2
+    g = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    low, target = LowLightDegradation().pair(x, generator=g())
+    assert torch.equal(target, x) and torch.equal(low, LowLightDegradation()(x, generator=g()))  # off: the plain law
+    deg = LowLightDegradation(lamps=1.0)
+    low, target = deg.pair(x, generator=g())
+    low2, target2 = deg.pair(x, generator=g())
+    assert torch.equal(low, low2) and torch.equal(target, target2)  # seeded
+    assert (target >= x - 1e-6).all() and target.max() <= 1 and (target > x + 0.1).any()  # lamps only add light
+    plain = LowLightDegradation()(x, generator=g())
+    assert float((low.amax(1) >= 1).float().mean()) > 0.002 > float((plain.amax(1) >= 1).float().mean())
+    assert torch.equal(deg(x, generator=g()), plain)  # __call__ never adds lamps (the test sets use it)
+    assert "light sources" in deg.describe() and "light sources" not in LowLightDegradation().describe()
+
+
 def test_readers_of_every_layout(fake_all_root):
     ll = fake_all_root / "lowlight"
     assert len(find_pairs(ll / "LOL" / "our485")) == 3  # LOL-v1 split folder
@@ -142,8 +158,10 @@ def test_bench_runs_every_classical_floor():
 
 def test_whole_image_stats_reach_the_patches(fake_all_root):
     dm = LowLightDataModule(train_dirs=["images/BSD200"], paired_dirs=["lowlight/LOL/our485"], data_root=str(fake_all_root),
-                            patch=32, samples_per_epoch=4, batch_size=2, val_images=1, val_crop=None, whole_stats=True)
+                            patch=32, samples_per_epoch=4, batch_size=2, val_images=1, val_crop=None, whole_stats=True,
+                            lamps=0.5)
     dm.setup("fit")
+    assert dm.train_set.datasets[0].degradation.lamps == 0.5  # training only: validation is the plain law
     for ds in dm.train_set.datasets:  # synthetic and paired
         item = ds[0]
         assert item["inputs"]["low"].shape == (3, 32, 32) and item["inputs"]["stats"].shape == (N_STATS,)

@@ -59,6 +59,12 @@ CASES: dict[str, tuple[list[str], list[str], str | None]] = {
                                    ["--model.init_args.init_weights=ssopga-pansharpen-wv",
                                     "--trainer.default_root_dir=runs/ssopga-pansharpen-wv-gpu"], None),
     "lowlight_train": ([T, "llemamba/lowlight/train.yaml"], [], None),
+    # the published last stage (experiments/lineage/llemamba-lowlight.yaml, llemamba_lowlight_wstats)
+    "lowlight_wstats": ([T, "llemamba/lowlight/train.yaml"],
+                        ["--model.init_args.init_weights=runs/llemamba-lowlight/export/model.safetensors",
+                         "--model.init_args.loss=psnr", "--data.init_args.whole_stats=true",
+                         "--data.init_args.val_crop=null", "--trainer.default_root_dir=runs/llemamba-wstats2"],
+                        "lowlight_train"),
     # the exposure fine-tune of experiments/lineage/_not_adopted.yaml (llemamba_lowlight_exposure): 5-input weights
     # load into the 11-input relighting
     "lowlight_exposure": ([T, "llemamba/lowlight/train.yaml"],
@@ -66,6 +72,13 @@ CASES: dict[str, tuple[list[str], list[str], str | None]] = {
                            "--model.init_args.model_config={exposure_quantiles: true}", "--data.init_args.whole_stats=true",
                            "--data.init_args.val_crop=null", "--trainer.default_root_dir=runs/llemamba-quant"],
                           "lowlight_train"),
+    # ... and its light-source continuation (llemamba_lowlight_exposure_lamps), from that run's 11-input export
+    "lowlight_exposure_lamps": ([T, "llemamba/lowlight/train.yaml"],
+                                ["--model.init_args.init_weights=runs/llemamba-quant/export/model.safetensors",
+                                 "--model.init_args.model_config={exposure_quantiles: true}",
+                                 "--data.init_args.whole_stats=true", "--data.init_args.val_crop=null",
+                                 "--data.init_args.lamps=0.5", "--trainer.default_root_dir=runs/llemamba-lamps"],
+                                "lowlight_exposure"),
     "pansharpen_4band": ([T, "ssopga/pansharpen/4band.yaml"], [], None),
     "pansharpen_4band_continue": ([T, "ssopga/pansharpen/4band.yaml", "ssopga/pansharpen/continue.yaml"],
                                   ["--model.init_args.init_weights=ssopga-pansharpen-4band",

@@ -52,7 +52,8 @@ def whole_max_pixels() -> int:
     return WHOLE_MAX_PIXELS_TUNED if allocator_tuned() else WHOLE_MAX_PIXELS
 
 
-_AUTO: dict[tuple, int] = {}  # (network, device, dtype, threads, overlap, multiple) -> fastest tile side
+_AUTO: dict[tuple, tuple[dict[int, float], int]] = {}  # (network, device, dtype, threads, overlap, multiple,
+# candidate sides) -> (seconds of one tile per timed side, context pixels per tile)
 _CONTEXT: contextvars.ContextVar[int] = contextvars.ContextVar("zoo_tile_context", default=0)  # last run's context
 _PROGRESS: contextvars.ContextVar[tuple[bool | None, IO[str] | None]] = contextvars.ContextVar(
     "zoo_tile_progress", default=(False, None))
@@ -215,6 +216,30 @@ def _net_key(net: torch.nn.Module) -> tuple:
             str(p.dtype) if p is not None else "", torch.get_num_threads())
 
 
+def _count(n: int, side: int, overlap: int, m: int) -> int:
+    """Tiles of ``side`` along ``n`` pixels as :func:`_tiled` lays them out (aligned starts, the last to the end)."""
+    last = max(0, (n - side) // m * m)
+    return len(set(range(0, last, side - overlap)) | {last})
+
+
+def _balanced_sides(c: int, h: int, w: int, overlap: int, m: int, grow: float = 1.15) -> set[int]:
+    """Sides worth trying around a timed tile ``c``: ``c`` itself, and for each image axis the smallest aligned side
+    that covers it with the same number of tiles (less wasted overlap in the last tile) or with one tile fewer
+    (if at most ``grow``·c: a 1024² image takes 2×2 tiles of 528, not 3×3 of 512)."""
+    out = {c}
+    for n in (h, w):
+        k0 = _count(n, c, overlap, m)
+        for k in (k0, k0 - 1):
+            if k < 1:
+                continue
+            s = max(m * (overlap // m + 1), -(-(n + (k - 1) * overlap) // k) // m * m)
+            while _count(n, s, overlap, m) > k:
+                s += m
+            if s <= grow * c:
+                out.add(s)
+    return out
+
+
 def auto_tile(net: Restorer, inputs: dict[str, Any], run: Callable[[dict[str, Any], int], Any], overlap: int,
               like: str | None = None, candidates: Sequence[int] = TILE_CANDIDATES,
               whole_max: int | None = None, scale: int = 1) -> int:
@@ -229,7 +254,9 @@ def auto_tile(net: Restorer, inputs: dict[str, Any], run: Callable[[dict[str, An
     the task's :func:`restore_inputs_tiled` gives every tile (seen in the warm-up), stopping at the
     first whose cost per new output pixel ``t / ((T_h − o)(T_w − o))`` is 10 % above the best so far:
     smaller tiles only add overlap and context, so the timing costs about two large tiles. The
-    fastest is cached for the process per network, device, dtype, thread count and overlap.
+    timings are cached for the process per network, device, dtype, thread count and overlap. The side
+    returned minimises the predicted time of the whole grid for this image: each timed tile's time,
+    scaled by area to the sides of :func:`_balanced_sides`, times the number of tiles each needs.
     """
     key, _ = spatial_inputs(inputs, like)
     h, w = (int(s) for s in inputs[key].shape[-2:])
@@ -241,25 +268,33 @@ def auto_tile(net: Restorer, inputs: dict[str, Any], run: Callable[[dict[str, An
     sides = sorted({check_tiling(c, overlap, m)[0] for c in lr if c > overlap and c // m * m > overlap})
     sides = [c for c in sides if c < max(h, w)] or [whole]
     cache_key = (*_net_key(net), int(overlap), m, tuple(sides))
-    if cache_key in _AUTO:
-        return _AUTO[cache_key]
-    best, best_cost = sides[0], math.inf
-    with torch.no_grad():
-        _CONTEXT.set(0)
-        run(crop_inputs(inputs, 0, min(h, sides[0]), 0, min(w, sides[0]), key), sides[0])  # warm-up
-        ctx = _CONTEXT.get()  # surroundings each tile is run with (SR: the FFT step's context), 0 if none
-        for c in reversed(sides):
-            # one tile as the tiled run sees it: its side plus the context on both sides, run as a single tile
-            th, tw = min(h, c + 2 * ctx), min(w, c + 2 * ctx)
-            crop = crop_inputs(inputs, 0, th, 0, tw, key)
-            t0 = time.perf_counter()
-            run(crop, math.ceil(max(th, tw) / m) * m)
-            cost = (time.perf_counter() - t0) / max(1, (min(h, c) - overlap) * (min(w, c) - overlap))
-            if cost < best_cost:
-                best, best_cost = c, cost
-            elif cost > 1.1 * best_cost:
-                break
-    _AUTO[cache_key] = best
+    if cache_key not in _AUTO:
+        timed: dict[int, float] = {}
+        best_cost = math.inf
+        with torch.no_grad():
+            _CONTEXT.set(0)
+            run(crop_inputs(inputs, 0, min(h, sides[0]), 0, min(w, sides[0]), key), sides[0])  # warm-up
+            ctx = _CONTEXT.get()  # surroundings each tile is run with (SR: the FFT step's context), 0 if none
+            for c in reversed(sides):
+                # one tile as the tiled run sees it: its side plus the context on both sides, run as a single tile
+                th, tw = min(h, c + 2 * ctx), min(w, c + 2 * ctx)
+                crop = crop_inputs(inputs, 0, th, 0, tw, key)
+                t0 = time.perf_counter()
+                run(crop, math.ceil(max(th, tw) / m) * m)
+                timed[c] = time.perf_counter() - t0
+                cost = timed[c] / max(1, (min(h, c) - overlap) * (min(w, c) - overlap))
+                if cost > 1.1 * best_cost:
+                    break
+                best_cost = min(best_cost, cost)
+        _AUTO[cache_key] = (timed, ctx)
+    timed, ctx = _AUTO[cache_key]
+    best, best_total = None, math.inf
+    for c, t in sorted(timed.items()):
+        for s in sorted(_balanced_sides(c, h, w, overlap, m)):
+            area = (min(h, s + 2 * ctx) * min(w, s + 2 * ctx)) / (min(h, c + 2 * ctx) * min(w, c + 2 * ctx))
+            total = t * area * _count(h, s, overlap, m) * _count(w, s, overlap, m)
+            if total < best_total:
+                best, best_total = s, total
     return best
 
 

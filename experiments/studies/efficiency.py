@@ -164,7 +164,8 @@ def main() -> None:
         else:
             md.append(f"| {r['model']} | {r['size']}² | {r['mode']} | {r['tile'] or ''} | {r['latency_s']:.2f} | "
                       f"{r['gflop_s']:.1f} | {r['of_conv']:.2f} | {r['peak_mib']:.0f} |")
-    md += ["", "Reproduce: `OMP_NUM_THREADS=1 python experiments/studies/efficiency.py --threads 1 --overwrite`", ""]
+    flags = f" --allocator --out {a.out}" if a.allocator else ""
+    md += ["", f"Reproduce: `OMP_NUM_THREADS=1 python experiments/studies/efficiency.py --threads 1{flags} --overwrite`", ""]
     write_summary(out, info, md)
 
 

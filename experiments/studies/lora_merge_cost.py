@@ -13,34 +13,22 @@ is LoRun-9's nine merged denoisers (``zoo.nn.lora.merge_lora``) run as plain con
 
 from __future__ import annotations
 
-import argparse
 import copy
-import random
 import statistics
-import time
-from pathlib import Path
 
 import torch
 
 import zoo
 from zoo.nn.lora import merge_cache, merge_lora
-from _summary import write_summary  # noqa: E402  (experiments/studies, the script's folder)
+from _summary import interleaved, start_timing, timing_args, timing_info, write_timing  # noqa: E402  (this folder)
 
 SIZES = (66, 128, 256)
 MODELS = ("lorun-cs-r25", "block9-cs-r25")
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="results/deploy/lora_merge")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--overwrite", action="store_true")
-    a = ap.parse_args()
-    out = Path(a.out)
-    if (out / "summary.md").exists() and not a.overwrite:
-        raise FileExistsError(f"{out / 'summary.md'} exists; pass --overwrite to replace it")
-    torch.set_num_threads(a.threads)
+    a = timing_args("results/deploy/lora_merge", 15).parse_args()
+    out = start_timing(a)
     nets = {m: zoo.load(m) for m in MODELS}
     plain = copy.deepcopy(nets["block9-cs-r25"])  # LoRun-9's merged weights in Block-9's code path
     plain.denoisers, plain.physics = merge_lora(nets["lorun-cs-r25"].denoiser), nets["lorun-cs-r25"].physics
@@ -52,7 +40,6 @@ def main() -> None:
     inputs = {(m, s): nets[m].example_inputs(s) for m in MODELS for s in SIZES}
     inputs.update({("lorun-merged", s): inputs[("lorun-cs-r25", s)] for s in SIZES})  # the same Φ, the same y
     cells = [(m, s, c) for m in models for s in SIZES for c in ((False, True) if m == "lorun-cs-r25" else (None,))]
-    times: dict[tuple, list[float]] = {c: [] for c in cells}
     check = {}
     with torch.no_grad():
         for m, s, c in cells:  # warm-up; and the cached output must equal the uncached one bit for bit
@@ -64,15 +51,11 @@ def main() -> None:
                 raise AssertionError(f"cached and uncached LoRun outputs differ at {s}²")
             if (ref - check[("lorun-merged", s, None)]).abs().max() > 1e-5:
                 raise AssertionError(f"merged LoRun differs from LoRun at {s}²")
-        rng = random.Random(0)
-        for _ in range(a.rounds):
-            order = list(cells)
-            rng.shuffle(order)
-            for m, s, c in order:
-                with merge_cache(bool(c)):
-                    t = time.perf_counter()
-                    nets[m](**inputs[(m, s)])
-                    times[(m, s, c)].append(time.perf_counter() - t)
+        def run(cell: tuple) -> None:
+            with merge_cache(bool(cell[2])):
+                nets[cell[0]](**inputs[(cell[0], cell[1])])
+
+        times = interleaved(cells, run, a.rounds)
     med = {k: statistics.median(v) for k, v in times.items()}
     rows = []
     for s in SIZES:
@@ -81,20 +64,16 @@ def main() -> None:
         rows.append({"size": s, "lorun_cache_off_ms": off * 1e3, "lorun_cache_on_ms": on * 1e3, "block9_ms": blk * 1e3,
                      "lorun_merged_ms": mg * 1e3, "off_over_on": off / on, "lorun_off_over_block": off / blk,
                      "lorun_on_over_block": on / blk, "lorun_on_over_merged": on / mg})
-    info = {"threads": a.threads, "rounds": a.rounds, "torch": torch.__version__,
-            "loadavg": Path("/proc/loadavg").read_text().split()[:3],
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "bit_identical": True, "rows": rows}
-    md = [f"# LoRA merge cost at inference: LoRun-9 vs Block-9 (CS r25)", "",
-          f"{a.threads} thread, {a.rounds} interleaved rounds, median forward ms (no grad, eval), {info['date']}, "
-          f"load {' '.join(info['loadavg'])}, torch {torch.__version__}. Cached and uncached LoRun outputs are "
-          "bit-identical at every size; the merged copy agrees to ≤ 1e-5.", "",
-          "| size | LoRun-9 cache off (ms) | LoRun-9 cache on (ms) | LoRun-9 merged (ms) | Block-9 (ms) | off/on | "
-          "LoRun off/Block | LoRun on/Block | LoRun on/merged |", "|---|---|---|---|---|---|---|---|---|"]
-    md += [f"| {r['size']}² | {r['lorun_cache_off_ms']:.1f} | {r['lorun_cache_on_ms']:.1f} | {r['lorun_merged_ms']:.1f} | "
-           f"{r['block9_ms']:.1f} | {r['off_over_on']:.2f} | {r['lorun_off_over_block']:.2f} | "
-           f"{r['lorun_on_over_block']:.2f} | {r['lorun_on_over_merged']:.2f} |" for r in rows]
-    md += ["", "Reproduce: `OMP_NUM_THREADS=1 python experiments/studies/lora_merge_cost.py --threads 1 --overwrite`", ""]
-    write_summary(out, info, md)
+    info = {**timing_info(a, rows), "bit_identical": True}
+    write_timing(out, info, "LoRA merge cost at inference: LoRun-9 vs Block-9 (CS r25)",
+                 "Median forward ms (no grad, eval)",
+                 "Cached and uncached LoRun outputs are bit-identical at every size; the merged copy agrees to ≤ 1e-5.",
+                 ["size", "LoRun-9 cache off (ms)", "LoRun-9 cache on (ms)", "LoRun-9 merged (ms)", "Block-9 (ms)",
+                  "off/on", "LoRun off/Block", "LoRun on/Block", "LoRun on/merged"],
+                 [f"| {r['size']}² | {r['lorun_cache_off_ms']:.1f} | {r['lorun_cache_on_ms']:.1f} | "
+                  f"{r['lorun_merged_ms']:.1f} | {r['block9_ms']:.1f} | {r['off_over_on']:.2f} | "
+                  f"{r['lorun_off_over_block']:.2f} | {r['lorun_on_over_block']:.2f} | {r['lorun_on_over_merged']:.2f} |"
+                  for r in rows], "lora_merge_cost.py")
 
 
 if __name__ == "__main__":

@@ -183,8 +183,8 @@ class SyntheticPatches(Dataset):
         im = self.images[rng.randrange(len(self.images))]
         g = torch.Generator().manual_seed(rng.randrange(2**62))
         if self.whole_stats:
-            x = d4(im.float() / 255, rng.randrange(8)).contiguous()
-            low = self.degradation(x[None], generator=g)
+            low, x = self.degradation.pair(d4(im.float() / 255, rng.randrange(8)).contiguous()[None], generator=g)
+            x = x[0]
             stats = global_stats(low)[0]
             h, w = x.shape[-2:]
             t, l = rng.randrange(h - self.patch + 1), rng.randrange(w - self.patch + 1)
@@ -193,8 +193,8 @@ class SyntheticPatches(Dataset):
         h, w = im.shape[-2:]
         t, l = rng.randrange(h - self.patch + 1), rng.randrange(w - self.patch + 1)
         x = d4(im[:, t:t + self.patch, l:l + self.patch].float() / 255, rng.randrange(8)).contiguous()
-        low = self.degradation(x[None], generator=g)[0]
-        return {"target": x, "inputs": {"low": low}}
+        low, x = self.degradation.pair(x[None], generator=g)
+        return {"target": x[0], "inputs": {"low": low[0]}}
 
 
 class PairedPatches(Dataset):
@@ -267,12 +267,14 @@ class LowLightDataModule(RestorationDataModule):
             fixed-seed degradation; ``val_crop=None``: whole images, as the test set is scored).
         whole_stats: give each synthetic patch the global statistics of its whole degraded image
             (:class:`SyntheticPatches`), as tiled and whole-image inference compute them.
+        lamps: fraction of synthetic training images given light sources that clip in the low image
+            (:class:`~zoo.physics.lowlight.LowLightDegradation`); validation and test never have them.
     """
 
     def __init__(self, train_dirs: Sequence[str] = ("images/BSD200", "images/T91"), paired_dirs: Sequence[str] = (),
                  test_dir: str | None = "images/CBSD68", data_root: str | None = None, patch: int = 64,
                  samples_per_epoch: int = 2000, batch_size: int = 6, num_workers: int = 0, val_images: int = 8,
-                 val_crop: int | None = 128, whole_stats: bool = False) -> None:
+                 val_crop: int | None = 128, whole_stats: bool = False, lamps: float = 0.0) -> None:
         super().__init__()
         if not train_dirs and not paired_dirs:
             raise ValueError("give train_dirs (normal-light images) and/or paired_dirs (low/normal pairs)")
@@ -301,7 +303,7 @@ class LowLightDataModule(RestorationDataModule):
             sets = []
             if files:
                 sets.append(SyntheticPatches([read_rgb(f) for f in files], hp.patch, hp.samples_per_epoch,
-                                             whole_stats=hp.whole_stats))
+                                             LowLightDegradation(lamps=hp.lamps), whole_stats=hp.whole_stats))
             if pairs:
                 sets.append(PairedPatches([load_pair(p) for p in pairs], hp.patch, hp.samples_per_epoch,
                                           whole_stats=hp.whole_stats))

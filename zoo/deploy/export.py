@@ -75,8 +75,10 @@ class ExportReport:
 @torch.no_grad()
 def merged_for_export(net: Restorer) -> Restorer:
     """A copy of ``net`` in eval mode with every LoRA layer's K adapter sets merged into K plain weights
-    (:func:`zoo.nn.lora.bake_stages`); bit-identical to the on-the-fly path, no adapter parameters."""
-    out = bake_stages(copy.deepcopy(net).eval())
+    (:func:`zoo.nn.lora.bake_stages`), no adapter parameters, weights in the default (NCHW) layout the exported
+    graph and its runtimes assume: bit-identical to the on-the-fly path of an NCHW network (a channels-last
+    one, as ``zoo.load`` gives on CPU, differs by float rounding, ≲ 1e-5)."""
+    out = bake_stages(copy.deepcopy(net).eval().to(memory_format=torch.contiguous_format))
     out.requires_grad_(False)
     return out
 

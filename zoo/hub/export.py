@@ -69,10 +69,15 @@ def export_run(run_dir: str | Path, name: str, build: Callable[..., nn.Module], 
         except StateDictMismatchError as e:
             raise StateDictMismatchError(f"zoo export {name}: {e}") from None
         curve = json.loads((src / "learning_curve.json").read_text()) if (src / "learning_curve.json").is_file() else []
+        # a monitored run (ExportWeights(monitor=...)) marks the rows it exported: the weights are the last of those
+        sel = ([r for r in curve if r.get("exported")] or curve[-1:] or [None])[-1]
+        selected = {} if sel is None or sel is curve[-1] or sel["step"] == curve[-1]["step"] else {
+            "selected": f"best validation of the run: step {sel['step']} of {curve[-1]['step']} "
+                        f"({curve[-1]['wall_s']:.0f} s wall for the whole run)"}
         training = {
             "recipe": recipe, "data": data, "init": init,
-            "steps": int(curve[-1]["step"]) if curve else 0, "epochs": int(curve[-1]["epoch"]) + 1 if curve else 0,
-            "wall_time_s": float(curve[-1]["wall_s"]) if curve else 0.0,
+            "steps": int(sel["step"]) if sel else 0, "epochs": int(sel["epoch"]) + 1 if sel else 0,
+            "wall_time_s": float(sel["wall_s"]) if sel else 0.0, **selected,
             "hardware": hardware or f"{platform.machine()} CPU, {torch.get_num_threads()} threads",
             "stored_dtype": dtype, **({"notes": notes} if notes else {}), **(extra_training or {}),
         }

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 
 from zoo.models.base import Restorer
-from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage
+from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage, stage_layers
 from zoo.nn.unet import ResUNet
 from zoo.physics.base import LinearPhysics
 from zoo.physics.cs import BlockCS
@@ -101,7 +101,7 @@ class LoRun(Restorer):
     def prior(self, k: int) -> Callable[[torch.Tensor], torch.Tensor]:
         if self.mode == "block":
             return self.denoisers[k]
-        set_stage(self.denoiser, k if self.mode == "lora" else None)
+        set_stage(self.denoiser, k if self.mode == "lora" else None, stage_layers(self, self.denoiser))
         return self.denoiser
 
     def forward(

@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.models.base import Restorer
-from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage
+from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage, stage_layers
 from zoo.nn.unet import ResUNet
 from zoo.physics.base import check_finite, tracing
 from zoo.physics.sr import BlurDownsample, bicubic_kernel, check_kernel, imresize
@@ -152,7 +152,7 @@ class LoRunSR(Restorer):
     def prior(self, k: int) -> nn.Module:
         if self.mode == "block":
             return self.denoisers[k]
-        set_stage(self.denoiser, k if self.mode == "lora" else None)
+        set_stage(self.denoiser, k if self.mode == "lora" else None, stage_layers(self, self.denoiser))
         return self.denoiser
 
     def _inputs(self, lr: torch.Tensor, kernel: torch.Tensor | None, sigma: Any, scale: Any

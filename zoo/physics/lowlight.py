@@ -13,6 +13,14 @@ of LOL-v2-synthetic), per image, from a normal-light sRGB image ``x`` in [0, 1]:
                                                     of full scale) + read noise σ_r ~ U(5e-4, 3e-3)
     low   = round(255 · srgb(clip(lin, 0, 1))) / 255   camera gamma (the sRGB curve) + 8-bit quantisation
 
+Light sources (``lamps > 0``, training only; :meth:`LowLightDegradation.pair`): with probability
+``lamps`` an image gets 1–4 lamps, a Gaussian core plus a faint wide halo (glare) of warm-white to
+sodium colour, added to the scene radiance with a peak of ``logU(1, 8)`` times full scale *in the
+low frame*, so they clip there as street lights and windows do in real night photos. The target is
+the same scene at exposure 1 (``srgb(clip(srgb⁻¹(x) + lamps / e))``): the lamps saturate. Without
+them every bright pixel of a synthetic low image is a scene white scaled by the exposure, and a
+network that reads the brightest quantiles for the gain stops brightening real night photos.
+
 No learning and no file I/O here; the readers are in :mod:`zoo.data.lowlight`.
 
 Example:
@@ -37,7 +45,7 @@ from zoo.physics.base import LinearPhysics, check_finite, fp32, tracing
 
 __all__ = ["LowLight", "LowLightDegradation", "srgb_to_linear", "linear_to_srgb", "check_lowlight", "global_stats",
            "N_MOMENTS", "N_STATS",
-           "STATS_QUANTILES"]
+           "STATS_QUANTILES", "lamp_radiance"]
 
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
@@ -128,11 +136,13 @@ class LowLightDegradation:
     photons: tuple[float, float] = (1e3, 1e4)
     read_noise: tuple[float, float] = (5e-4, 3e-3)
     bits: int = 8
+    lamps: float = 0.0
 
     def describe(self) -> str:
+        lamps = f"; light sources in {self.lamps:.0%} of images" if self.lamps else ""
         return (f"sRGB→linear; exposure logU{self.exposure}; colour cast U(1±{self.cast}) per channel; "
                 f"Poisson shot noise, Q logU{self.photons} e-/full scale, + Gaussian read noise U{self.read_noise}; "
-                f"clip; linear→sRGB; {self.bits}-bit quantisation")
+                f"clip; linear→sRGB; {self.bits}-bit quantisation{lamps}")
 
     def sample_params(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Per-image parameters: ``exposure`` (n,), ``cast`` (n, 3), ``photons`` (n,), ``read`` (n,)."""
@@ -148,15 +158,52 @@ class LowLightDegradation:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None,
                  params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """Degrade normal-light images ``x`` (N, 3, H, W) in [0, 1]; CPU random numbers (reproducible by seed)."""
+        """Degrade normal-light images ``x`` (N, 3, H, W) in [0, 1]; CPU random numbers (reproducible by seed).
+        No light sources here whatever ``lamps`` says (they change the target too: :meth:`pair`)."""
+        check_lowlight(x, "normal-light image", x.shape[1] if x.ndim == 4 else 3)
+        p = params or self.sample_params(x.shape[0], generator)
+        return self._expose(srgb_to_linear(x.float()), p, generator)
+
+    @torch.no_grad()
+    def pair(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(low, target)`` of normal-light images ``x``: with light sources (``lamps``, module docstring)
+        added to the scene of a random subset, otherwise ``(self(x), x)``."""
         check_lowlight(x, "normal-light image", x.shape[1] if x.ndim == 4 else 3)
         n = x.shape[0]
-        p = params or self.sample_params(n, generator)
-        dev = x.device
-        lin = srgb_to_linear(x.float()) * (p["exposure"][:, None, None, None] * p["cast"][:, :, None, None]).to(dev)
+        p = self.sample_params(n, generator)
+        lin = srgb_to_linear(x.float())
+        if not self.lamps:
+            return self._expose(lin, p, generator), x
+        radiance = lamp_radiance(x.shape, generator).to(x.device)  # in units of the low frame's full scale
+        keep = (torch.rand(n, generator=generator) < self.lamps).to(x.device)[:, None, None, None]
+        scene = lin + keep * radiance / p["exposure"][:, None, None, None].to(x.device)
+        return self._expose(scene, p, generator), torch.where(keep, linear_to_srgb(scene.clamp(0, 1)), x.float())
+
+    def _expose(self, lin: torch.Tensor, p: dict[str, torch.Tensor], generator: torch.Generator | None) -> torch.Tensor:
+        dev = lin.device
+        lin = lin * (p["exposure"][:, None, None, None] * p["cast"][:, :, None, None]).to(dev)
         q = p["photons"][:, None, None, None].to(dev)
-        shot = torch.poisson((lin * q).cpu(), generator=generator).to(dev) / q
-        read = torch.randn(x.shape, generator=generator).to(dev) * p["read"][:, None, None, None].to(dev)
+        shot = torch.poisson((lin.clamp(0, 1) * q).cpu(), generator=generator).to(dev) / q
+        read = torch.randn(lin.shape, generator=generator).to(dev) * p["read"][:, None, None, None].to(dev)
         low = linear_to_srgb((shot + read).clamp(0, 1))
         levels = 2 ** self.bits - 1
         return torch.round(low * levels) / levels
+
+
+def lamp_radiance(shape: Sequence[int], generator: torch.Generator | None = None) -> torch.Tensor:
+    """Radiance (N, 3, H, W) of 1–4 random lamps per image: ``peak · (exp(−r²/2s²) + 0.05/(1 + r²/(4s)²)^1.5)``,
+    s ~ U(1 %, 4 %) of the short side, peak ~ logU(1, 8), colour (1, U(0.55, 1), U(0.2, 1)·G)."""
+    n, _, h, w = shape
+    yy = torch.arange(h, dtype=torch.float32)[:, None]
+    xx = torch.arange(w, dtype=torch.float32)[None, :]
+    out = torch.zeros(n, 3, h, w)
+    for i in range(n):
+        for _ in range(1 + int(torch.randint(4, (1,), generator=generator))):
+            u = torch.rand(6, generator=generator)
+            s = float(min(h, w) * (0.01 + 0.03 * u[0])) + 0.5
+            r2 = (yy - float(u[1]) * (h - 1)) ** 2 + (xx - float(u[2]) * (w - 1)) ** 2
+            shape_ = torch.exp(-r2 / (2 * s * s)) + 0.05 / (1 + r2 / (4 * s) ** 2) ** 1.5
+            g = 0.55 + 0.45 * float(u[4])
+            colour = torch.tensor([1.0, g, (0.2 + 0.8 * float(u[5])) * g])
+            out[i] += math.exp(math.log(8) * float(u[3])) * colour[:, None, None] * shape_
+    return out

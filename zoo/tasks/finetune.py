@@ -77,6 +77,7 @@ def finetune_args(name: str, data: str | Path, out: str | Path, *, weights: str 
         f"--trainer.precision={precision}", f"--trainer.accelerator={accelerator}",
         "--trainer.logger=lightning.pytorch.loggers.CSVLogger", f"--trainer.logger.save_dir={out}",
         "--trainer.callbacks=zoo.training.ExportWeights", f"--trainer.callbacks.dirpath={out / 'export'}",
+        "--trainer.callbacks.monitor=val/psnr",  # the export is the best-on-validation network
     ]
     if adapters:
         base, sha = _base(name, weights)

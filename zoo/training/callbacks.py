@@ -87,6 +87,12 @@ class ExportWeights(L.Callback):
       ``<dirpath>-fast-dev-run``; a real run replaces a smoke-test export without asking;
     * only ``fit`` writes: ``validate`` leaves the export alone.
 
+    ``monitor`` (e.g. ``"val/psnr"``, as ``zoo finetune`` sets it): the weights are written only when that
+    validation metric improves on the best so far (``mode`` ``"max"`` or ``"min"``), so the export is the
+    best-on-validation network; the learning curve is written at every validation either way, its rows
+    marked ``"exported"``. Without a monitor (the recipes' default) every validation replaces the export.
+    A fit whose validation never logs the metric exports its last weights, with a warning.
+
     ``adapters=True`` (``zoo finetune`` of a LoRun model): only the LoRA factors and the per-stage
     scalars (step sizes, strengths: role ``"stage"``) train — the base prior and the physics (a learned
     Φ is the sensor the user's data were measured with) are frozen at fit start — and they are also
@@ -99,8 +105,13 @@ class ExportWeights(L.Callback):
     require_resume = False  # set by `zoo fit --ckpt_path last`: a run that finds no checkpoint must not start fresh
 
     def __init__(self, dirpath: str | None = None, overwrite: bool = False, adapters: bool = False,
-                 base: str | None = None, base_sha256: str | None = None) -> None:
+                 base: str | None = None, base_sha256: str | None = None, monitor: str | None = None,
+                 mode: str = "max") -> None:
         super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"ExportWeights(mode={mode!r}): use 'max' (PSNR, SSIM) or 'min' (a loss, SAM)")
+        self.monitor, self.mode = monitor, mode
+        self.best: float | None = None  # best monitored value exported so far
         self.dirpath = Path(dirpath) if dirpath is not None else None
         self.overwrite = overwrite
         if adapters and not (base and base_sha256):
@@ -115,11 +126,12 @@ class ExportWeights(L.Callback):
         self._restored = False
 
     def state_dict(self) -> dict:
-        return {"curve": list(self.curve), "wall_s": self._wall()}
+        return {"curve": list(self.curve), "wall_s": self._wall(), "best": self.best}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.curve = list(state_dict.get("curve", []))
         self.wall_before = float(state_dict.get("wall_s", 0.0))
+        self.best = state_dict.get("best")
         self._restored = True
 
     def _wall(self) -> float:
@@ -165,7 +177,7 @@ class ExportWeights(L.Callback):
         self._out = self.dirpath
         if resumed:
             return
-        self.curve, self.wall_before = [], 0.0
+        self.curve, self.wall_before, self.best = [], 0.0, None
         last = _last_checkpoint(trainer)
         if (self.holds_run(self.dirpath) or last is not None) and not self.overwrite:
             held = f"{self.dirpath} holds the weights of an earlier run" if self.holds_run(self.dirpath) else (
@@ -176,7 +188,7 @@ class ExportWeights(L.Callback):
                 f"folder (`--trainer.default_root_dir=runs/<new name>`), or replace the run on purpose with "
                 f"`overwrite: true` on ExportWeights.")
 
-    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _write(self, trainer: L.Trainer, pl_module: L.LightningModule, final: bool = False) -> None:
         if (trainer.global_rank != 0 or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING
                 or self._out is None):
             return
@@ -187,8 +199,13 @@ class ExportWeights(L.Callback):
             with atomic_write(smoke, overwrite=True) as tmp:
                 tmp.write_text("Written by a fast_dev_run smoke test: not trained weights; a real run replaces them.\n")
         m = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.is_tensor(v) and v.numel() == 1}
+        export = self._improves(m, final)
         self.curve.append({"step": trainer.global_step, "epoch": trainer.current_epoch,
-                           "wall_s": round(self._wall(), 1), **m})
+                           "wall_s": round(self._wall(), 1), **m, **({"exported": export} if self.monitor else {})})
+        if not export:
+            with atomic_write(out / "learning_curve.json", overwrite=True) as tmp:
+                tmp.write_text(json.dumps(self.curve, indent=1))
+            return
         sd = {k: v.detach().float().contiguous().cpu() for k, v in pl_module.net.state_dict().items()}
         with atomic_write(out / "model.safetensors", overwrite=True) as tmp:
             save_file(sd, str(tmp))
@@ -200,6 +217,22 @@ class ExportWeights(L.Callback):
             self._write_adapters(pl_module, out)
         if not trainer.fast_dev_run:
             smoke.unlink(missing_ok=True)  # a real run's export from now on
+
+    def _improves(self, metrics: dict[str, float], final: bool) -> bool:
+        """Whether this write exports the weights (always without a monitor; else only on a new best)."""
+        if self.monitor is None:
+            return True
+        v = metrics.get(self.monitor)
+        if v is None or v != v:  # not logged (no validation loop) or NaN
+            if final and self.best is None:
+                rank_zero_warn(f"ExportWeights(monitor={self.monitor!r}): the metric was never logged; "
+                               "exporting the last weights")
+                return True
+            return False
+        if self.best is not None and not (v > self.best if self.mode == "max" else v < self.best):
+            return False
+        self.best = v
+        return True
 
     def _write_adapters(self, pl_module: L.LightningModule, out: Path) -> None:
         net = pl_module.net
@@ -216,7 +249,7 @@ class ExportWeights(L.Callback):
         self._write(trainer, pl_module)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._write(trainer, pl_module)
+        self._write(trainer, pl_module, final=True)
 
 
 def _stage_keys(net: Restorer) -> list[str]:
