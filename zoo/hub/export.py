@@ -71,7 +71,7 @@ def export_run(run_dir: str | Path, name: str, build: Callable[..., nn.Module], 
         curve = json.loads((src / "learning_curve.json").read_text()) if (src / "learning_curve.json").is_file() else []
         # a monitored run (ExportWeights(monitor=...)) marks the rows it exported: the weights are the last of those
         sel = ([r for r in curve if r.get("exported")] or curve[-1:] or [None])[-1]
-        selected = {} if sel is None or sel is curve[-1] or sel["step"] == curve[-1]["step"] else {
+        selected = {} if sel is None or sel["step"] == curve[-1]["step"] else {
             "selected": f"best validation of the run: step {sel['step']} of {curve[-1]['step']} "
                         f"({curve[-1]['wall_s']:.0f} s wall for the whole run)"}
         training = {

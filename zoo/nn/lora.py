@@ -141,11 +141,9 @@ class LoRALayer(nn.Module):
         if self.training or torch.is_grad_enabled() or not _CACHE["on"]:
             return self._merge(w, k)
         key, hit = self._key(k), self._merged.get(k)
-        if hit is not None and hit[0] == key:
-            return hit[1]
-        merged = self._merge(w, k)
-        self._merged[k] = (key, merged)
-        return merged
+        if hit is None or hit[0] != key:
+            hit = self._merged[k] = (key, self._merge(w, k))
+        return hit[1]
 
     def _merge(self, w: torch.Tensor, k: int) -> torch.Tensor:
         d = self.delta(k).to(w.dtype)
@@ -181,15 +179,9 @@ class LoRALayer(nn.Module):
         k = self.stage
         if k is None:
             return self.base(x)
-        b = self._modules["base"]
-        hit = self._merged.get(k)  # the cached inference path first: a hit implies a valid stage
-        if (hit is not None and _CACHE["on"] and not self.training and not torch.is_grad_enabled()
-                and hit[0] == self._key(k)):
-            w = hit[1]
-        else:
-            if not 0 <= k < self.num_stages:
-                raise IndexError(f"stage {k} out of range for {self.num_stages} adapter sets")
-            w = self.weight_for(k)
+        if not 0 <= k < self.num_stages:
+            raise IndexError(f"stage {k} out of range for {self.num_stages} adapter sets")
+        b, w = self._modules["base"], self.weight_for(k)
         if isinstance(b, nn.Linear):
             return F.linear(x, w, b.bias)
         if isinstance(b, nn.ConvTranspose2d):

@@ -87,10 +87,10 @@ class ExportWeights(L.Callback):
       ``<dirpath>-fast-dev-run``; a real run replaces a smoke-test export without asking;
     * only ``fit`` writes: ``validate`` leaves the export alone.
 
-    ``monitor`` (e.g. ``"val/psnr"``, as ``zoo finetune`` sets it): the weights are written only when that
-    validation metric improves on the best so far (``mode`` ``"max"`` or ``"min"``), so the export is the
-    best-on-validation network; the learning curve is written at every validation either way, its rows
-    marked ``"exported"``. Without a monitor (the recipes' default) every validation replaces the export.
+    ``monitor`` (e.g. ``"val/psnr"``, as ``zoo finetune`` and ``recipes/_base/trainer.yaml`` set it): the weights
+    are written only when that validation metric improves on the best so far (``mode`` ``"max"`` or ``"min"``),
+    so the export is the best-on-validation network; the learning curve is written at every validation either
+    way, its rows marked ``"exported"``. Without a monitor every validation replaces the export.
     A fit whose validation never logs the metric exports its last weights, with a warning.
 
     ``adapters=True`` (``zoo finetune`` of a LoRun model): only the LoRA factors and the per-stage
