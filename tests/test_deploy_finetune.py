@@ -15,7 +15,8 @@ from safetensors.torch import save_file
 import zoo
 from zoo.cli.main import main
 from zoo.data import resolve_model_files
-from zoo.nn.lora import inject_lora, load_adapters, lora_state_dict, merge_cache, read_adapters, save_adapters, set_stage
+from zoo.nn.lora import (inject_lora, load_adapters, lora_state_dict, merge_cache, merged_stages, read_adapters,
+                         save_adapters, set_stage)
 from zoo.nn.unet import ResUNet
 from zoo.tasks.finetune import finetune_args
 
@@ -173,8 +174,10 @@ def test_channels_last_layout_on_cpu_keeps_the_outputs():
     with torch.no_grad():
         a, b = nchw(**inp), nhwc(**inp)
     assert (a - b).abs().max() < 1e-5
-    merged = next(iter(conv(nhwc)._merged.values()))[1]  # the cached W0 + B·A keeps the NHWC layout of W0
-    assert merged.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():  # the merged stage copies (W0 + B·A) keep the NHWC layout of W0
+        merged = merged_stages(nhwc, nhwc.denoiser)
+    w = next(m.weight for m in merged[3].modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1)
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
     assert set(nchw.state_dict()) == set(nhwc.state_dict())
 
 
@@ -197,3 +200,34 @@ def test_merge_cache_never_in_training():
         g_off = grads()
     assert g_on and all(torch.equal(a, b) for a, b in zip(g_on, g_off))
     assert all(not m._merged for m in layers)
+
+
+@pytest.mark.parametrize("name", ["lorun-cs-r25", "lorun-cassi-9stg", "lorun-sr-x2"])
+def test_merged_stage_copies_match_the_adapters_and_follow_their_changes(name):
+    torch.manual_seed(0)
+    net = zoo.create(name, stages=3, widths=(8, 16)).eval()
+    with torch.no_grad():
+        for p in lora_state_dict(net).values():
+            p.normal_(0, 0.1)
+    inp = net.example_inputs(40) if name != "lorun-cassi-9stg" else net.measure(torch.rand(1, net.channels, 24, 24))
+    with torch.no_grad():
+        with merge_cache(False):
+            ref = net(**inp)  # stages selected layer by layer, nothing cached
+            assert merged_stages(net, net.denoiser) is None
+        out = net(**inp)
+        copies = merged_stages(net, net.denoiser)
+        assert copies is not None and len(copies) == 3 and copies is merged_stages(net, net.denoiser)  # built once
+        assert not any(hasattr(m, "lora_B") for m in copies.modules())  # plain layers: no adapter maths at inference
+        assert (out - ref).abs().max() < 1e-5
+        b = next(p for k, p in lora_state_dict(net).items() if k.endswith("lora_B.1"))
+        b.add_(0.5)  # an in-place edit of stage 2's adapter: the next forward must see it
+        with merge_cache(False):
+            ref2 = net(**inp)
+        out2 = net(**inp)
+        assert merged_stages(net, net.denoiser) is not copies and (out2 - ref2).abs().max() < 1e-5
+        assert (out2 - out).abs().max() > 1e-4
+    net.train()
+    assert merged_stages(net, net.denoiser) is None  # training never uses the copies
+    with torch.enable_grad():
+        net.eval()
+        assert merged_stages(net, net.denoiser) is None  # nor does a forward with grad

@@ -15,7 +15,7 @@ are blended with linear ramps, so there are no seams; memory is bounded by the t
   ``t(T) / (T − overlap)²`` (the overlap is recomputed by both neighbours); the winner is cached per
   (network, device, dtype, threads, overlap) for the process. Inputs of at most
   :func:`whole_max_pixels` run whole (512², or 1024² once :func:`zoo.utils.allocator.tune_allocator`
-  ran). :func:`tile_progress` shows a tqdm bar over the tiles (off unless asked; ``None`` = on when
+  ran; the timed sides then go up to 1024). :func:`tile_progress` shows a tqdm bar over the tiles (off unless asked; ``None`` = on when
   stderr is a terminal).
 """
 
@@ -35,7 +35,8 @@ from zoo.physics.base import check_finite
 from zoo.utils.allocator import tuned as allocator_tuned
 
 __all__ = ["simulate_and_restore", "restore", "restore_tiled", "restore_inputs_tiled", "check_tiling", "auto_tile",
-           "tile_progress", "spatial_inputs", "crop_inputs", "TILE_CANDIDATES", "WHOLE_MAX_PIXELS", "whole_max_pixels"]
+           "tile_progress", "spatial_inputs", "crop_inputs", "TILE_CANDIDATES", "WHOLE_MAX_PIXELS", "whole_max_pixels",
+           "tile_candidates"]
 
 # candidate tile sides: the largest bounds the memory of a tiled run; an input of at most that many pixels
 # runs whole (one tile of it would be the whole image anyway, and the timing would cost more than it saves)
@@ -45,11 +46,20 @@ WHOLE_MAX_PIXELS = 512 * 512
 # (lorun-cs-r25: 14.5 s whole vs 19.2 s tiled; ssopga-flash 4.9 vs 11.7 s: results/deploy/efficiency_allocator);
 # above it tiles keep the memory bounded
 WHOLE_MAX_PIXELS_TUNED = 1024 * 1024
+# ... and tiles up to that size stay as fast per pixel, so a 2048² image takes 2×2 tiles of ~1050 with 2 % of
+# overlap work instead of 4×4 of ~530 with 20 % (results/deploy/efficiency_allocator)
+TILE_CANDIDATES_TUNED = TILE_CANDIDATES + (768, 1024)
 
 
 def whole_max_pixels() -> int:
     """Output pixels up to which :func:`auto_tile` runs an input whole (larger when the allocator is tuned)."""
     return WHOLE_MAX_PIXELS_TUNED if allocator_tuned() else WHOLE_MAX_PIXELS
+
+
+def tile_candidates() -> tuple[int, ...]:
+    """Tile sides (output pixels) :func:`auto_tile` times by default; the largest bounds a tiled run's memory, and it
+    equals the side of the largest whole run (larger when the allocator is tuned)."""
+    return TILE_CANDIDATES_TUNED if allocator_tuned() else TILE_CANDIDATES
 
 
 _AUTO: dict[tuple, tuple[dict[int, float], int]] = {}  # (network, device, dtype, threads, overlap, multiple,
@@ -241,13 +251,14 @@ def _balanced_sides(c: int, h: int, w: int, overlap: int, m: int, grow: float = 
 
 
 def auto_tile(net: Restorer, inputs: dict[str, Any], run: Callable[[dict[str, Any], int], Any], overlap: int,
-              like: str | None = None, candidates: Sequence[int] = TILE_CANDIDATES,
+              like: str | None = None, candidates: Sequence[int] | None = None,
               whole_max: int | None = None, scale: int = 1) -> int:
     """The tile side (input pixels, a multiple of ``net.tile_multiple``) that restores ``inputs`` fastest.
 
     ``run(crop, tile)`` restores a crop of the inputs (the task's own run, so its measurement and
     context are timed too). ``scale``: the network works at ``scale``× the input's size (super-resolution):
-    ``candidates`` and ``whole_max`` are in output pixels and are divided by it (and its square).
+    ``candidates`` (default :func:`tile_candidates`) and ``whole_max`` are in output pixels and are divided by it
+    (and its square).
     An input of at most ``whole_max`` (output) pixels (default :func:`whole_max_pixels`) gets a tile covering it whole.
     Otherwise the candidates larger than ``overlap`` and smaller than the input are timed once each
     (after a warm-up at the smallest), largest first, each as one tile with the ``context`` pixels
@@ -264,7 +275,7 @@ def auto_tile(net: Restorer, inputs: dict[str, Any], run: Callable[[dict[str, An
     whole = math.ceil(max(h, w) / m) * m
     if h * w * scale * scale <= (whole_max_pixels() if whole_max is None else whole_max):
         return max(whole, check_tiling(m * (overlap // m + 1), overlap, m)[0])
-    lr = [c // scale for c in candidates]
+    lr = [c // scale for c in (tile_candidates() if candidates is None else candidates)]
     sides = sorted({check_tiling(c, overlap, m)[0] for c in lr if c > overlap and c // m * m > overlap})
     sides = [c for c in sides if c < max(h, w)] or [whole]
     cache_key = (*_net_key(net), int(overlap), m, tuple(sides))

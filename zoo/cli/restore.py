@@ -8,7 +8,7 @@ from pathlib import Path
 
 from zoo.api import get_entry, load
 from zoo.cli.catalog import set_threads
-from zoo.inference import TILE_CANDIDATES, tile_progress, whole_max_pixels
+from zoo.inference import tile_candidates, tile_progress, whole_max_pixels
 from zoo.tasks import all_tasks, get_task, restore_file, tasks_adapting, tasks_taking
 from zoo.tasks.base import check_input_file
 
@@ -84,7 +84,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             s.add_argument("--tile", type=tile_arg, metavar="auto|N",
                            help=f"{'/'.join(tasks_taking(name))}: {o.help}; default auto: whole when at most "
                                 f"{int(whole_max_pixels() ** 0.5)}² (output) pixels, else the fastest of "
-                                f"{'/'.join(map(str, TILE_CANDIDATES))} timed once per model, device and threads")
+                                f"{'/'.join(map(str, tile_candidates()))} timed once per model, device and threads")
             continue
         s.add_argument(f"--{name}", type=o.type, metavar=o.metavar,
                        help=f"{'/'.join(tasks_taking(name))}: {o.help}{dflt}")

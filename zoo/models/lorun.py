@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 
 from zoo.models.base import Restorer
-from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage, stage_layers
+from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage, stage_layers, stage_selector
 from zoo.nn.unet import ResUNet
 from zoo.physics.base import LinearPhysics
 from zoo.physics.cs import BlockCS
@@ -99,10 +99,16 @@ class LoRun(Restorer):
         return {"y": self.physics.A(x), "img_size": tuple(x.shape[-2:])}
 
     def prior(self, k: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Stage ``k``'s prior: the k-th block, or the shared denoiser with stage ``k``'s adapters selected."""
         if self.mode == "block":
             return self.denoisers[k]
         set_stage(self.denoiser, k if self.mode == "lora" else None, stage_layers(self, self.denoiser))
         return self.denoiser
+
+    def priors(self) -> Callable[[int], nn.Module]:
+        """``k ↦`` stage ``k``'s prior, resolved once per forward: at inference LoRun-K's stages are plain merged
+        copies (:func:`~zoo.nn.lora.stage_selector`), which run like Block-K's; otherwise :meth:`prior`."""
+        return stage_selector(self, self.denoiser) if self.mode == "lora" else self.prior
 
     def forward(
         self, y: torch.Tensor, img_size: Sequence[int] | None = None, return_all: bool = False
@@ -110,11 +116,11 @@ class LoRun(Restorer):
         """Reconstruct from ``y``; ``return_all`` gives every stage output (deep supervision)."""
         size = tuple(int(s) for s in img_size) if img_size is not None else None
         x = self.physics.A_dagger(y, img_size=size)
-        outs = []
+        outs, prior = [], self.priors()
         for k in range(self.stages):
             # physics runs in fp32 (see zoo.physics.base.fp32); the prior follows autocast
             z = x - self.step[k] * self.physics.gradient(x, y)
-            x = z + self.strength[k] * (self.prior(k)(z) - z)
+            x = z + self.strength[k] * (prior(k)(z) - z)
             outs.append(x)
         return outs if return_all else x
 

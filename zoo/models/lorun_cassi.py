@@ -119,13 +119,15 @@ class LoRunCASSI(LoRun):
         ph: SDCASSI = self.physics
         check_finite(y, "measurement")
         m = ph.resolve_mask(mask, y.float())
-        x = ph.A_dagger(y, mask=m, img_size=img_size)
+        x = ph.A_dagger(y, mask=m, img_size=img_size).contiguous()
         phis = ph.phi_phit(m, like=y.float())
         g = self.guide(m, phis)
-        outs = []
+        outs, prior = [], self.priors()
         for k in range(self.stages):
-            stage = self.prior(k)  # selects stage k's adapters (or the k-th block)
-            r = ph.A_adjoint((y - ph.A(x, mask=m)) / phis, mask=m)
+            stage = prior(k)  # stage k's adapters (merged at inference) or the k-th block
+            # the shear's output is strided (N, H, C, W) memory: laid out like x (channels-last after a stage whose
+            # weights are), the adds and the estimator's concatenation below run at memory speed, not 3-5x slower
+            r = _like(ph.A_adjoint((y - ph.A(x, mask=m)) / phis, mask=m), x)
             c_k = self.step[min(k, self.step.numel() - 1)]  # one scale when the stages are tied
             z = x + c_k * stage.estimate_step(x, r) * r
             x = stage(z, g)
@@ -145,6 +147,12 @@ class LoRunCASSI(LoRun):
             sd = {k: v for k, v in sd.items() if not k.startswith("physics.")}
             sd.update({f"physics.{k}": v for k, v in self.physics.state_dict().items()})
         self.load_state_dict(sd, strict=True)
+
+
+def _like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``t`` in ``x``'s memory layout (channels-last or NCHW)."""
+    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return t.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,14 +32,14 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from zoo.models.base import Restorer
-from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage, stage_layers
+from zoo.nn.lora import freeze_base, inject_lora, is_adapter_key, load_base, set_stage, stage_layers, stage_selector
 from zoo.nn.unet import ResUNet
 from zoo.physics.base import check_finite, tracing
 from zoo.physics.sr import BlurDownsample, bicubic_kernel, check_kernel, imresize
@@ -155,6 +155,10 @@ class LoRunSR(Restorer):
         set_stage(self.denoiser, k if self.mode == "lora" else None, stage_layers(self, self.denoiser))
         return self.denoiser
 
+    def priors(self) -> Callable[[int], nn.Module]:
+        """``k ↦`` stage ``k``'s prior, resolved once per forward (see :meth:`zoo.models.LoRun.priors`)."""
+        return stage_selector(self, self.denoiser) if self.mode == "lora" else self.prior
+
     def _inputs(self, lr: torch.Tensor, kernel: torch.Tensor | None, sigma: Any, scale: Any
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
         if not torch.is_tensor(lr) or lr.ndim != 4:
@@ -188,11 +192,11 @@ class LoRunSR(Restorer):
                              "use a larger image or a smaller kernel")
         alpha, beta = self.hyper(sig, s)
         x = self.physics.A_dagger(y, scale=s).to(lr.dtype)
-        outs = []
+        outs, prior = [], self.priors()
         for i in range(self.stages):
             z = self.physics.data_step(x, y, alpha[:, i], k, s).to(lr.dtype)
             level = beta[:, i].view(-1, 1, 1, 1).expand(-1, 1, hs, ws).to(z.dtype)
-            x = z + self.strength[i] * (self.prior(i)(z, level) - z)
+            x = z + self.strength[i] * (prior(i)(z, level) - z)
             outs.append(x[..., p * s : p * s + h * s, p * s : p * s + w * s])
         return outs if return_all else outs[-1]
 

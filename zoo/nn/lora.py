@@ -15,6 +15,9 @@ Inference (eval mode, no grad) merges each stage's ``W_k`` once and reuses it: t
 on ``(version, data_ptr, dtype, device)`` of ``W0``, ``A_k`` and ``B_k``, so any in-place edit,
 ``load_state_dict``, :func:`load_adapters` or ``.to()`` invalidates it; ``train()`` clears it and
 training (grad on) never uses it. :func:`merge_cache` switches it off (timings of the uncached path).
+A whole unfolding network goes one step further with :func:`merged_stages`: K plain copies of the shared
+module with the stage weights merged in, checked once per forward instead of once per layer call (at small
+images the per-call checks were a few per cent of LoRun-9's time; the plain copies run like Block-9).
 
 Adapter files (:func:`save_adapters` / :func:`load_adapters`) hold the factors ``A_k, B_k`` — and
 optionally a few named non-LoRA tensors (LoRun's step sizes) — with metadata: the format, the
@@ -40,12 +43,13 @@ import hashlib
 import json
 import math
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.nn.pointwise import PointwiseConv2d, pointwise_conv
 from zoo.utils.files import atomic_write
 
 __all__ = [
@@ -64,6 +68,8 @@ __all__ = [
     "load_adapters",
     "read_adapters",
     "merge_cache",
+    "merged_stages",
+    "stage_selector",
     "ADAPTER_FORMAT",
     "grow_adapters",
     "count_parameters",
@@ -71,7 +77,9 @@ __all__ = [
 
 _TARGETS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 ADAPTER_FORMAT = "zoo-lora-adapters"
-_CACHE = {"on": True}  # the merge cache of every LoRALayer (off only to time the uncached path)
+_CACHE = {"on": True, "generation": 0}  # the merge caches (off only to time the uncached path); generation moves
+# whenever a LoRA layer drops its cache (.to(), .half(), load_state_dict, train/eval switch), which the per-version
+# keys alone could miss (a tensor freed and reallocated at the same address with version 0)
 
 
 @contextlib.contextmanager
@@ -157,17 +165,19 @@ class LoRALayer(nn.Module):
     def clear_cache(self) -> None:
         """Drop the merged inference weights (they are rebuilt on the next no-grad eval call)."""
         self._merged.clear()
+        _CACHE["generation"] += 1
 
     def train(self, mode: bool = True) -> "LoRALayer":
-        self._merged.clear()
+        if bool(mode) != self.training:
+            self.clear_cache()
         return super().train(mode)
 
     def _apply(self, fn, recurse: bool = True):  # .to()/.half(): the merged weights would be of the old tensors
-        self._merged.clear()
+        self.clear_cache()
         return super()._apply(fn, recurse)
 
     def _load_from_state_dict(self, *args, **kwargs):
-        self._merged.clear()
+        self.clear_cache()
         super()._load_from_state_dict(*args, **kwargs)
 
     def __getstate__(self):  # deepcopy/pickle: a copy rebuilds its own cache
@@ -186,6 +196,8 @@ class LoRALayer(nn.Module):
             return F.linear(x, w, b.bias)
         if isinstance(b, nn.ConvTranspose2d):
             return F.conv_transpose2d(x, w, b.bias, b.stride, b.padding, b.output_padding, b.groups, b.dilation)
+        if type(b) is PointwiseConv2d:
+            return pointwise_conv(x, w, b.bias)
         if b.padding_mode != "zeros":
             pad = b._reversed_padding_repeated_twice
             return F.conv2d(F.pad(x, pad, mode=b.padding_mode), w, b.bias, b.stride, 0, b.dilation, b.groups)
@@ -290,10 +302,11 @@ def merge_lora(module: nn.Module) -> nn.ModuleList:
     if not layers:
         raise ValueError("module has no LoRA layers to merge")
     out = nn.ModuleList()
-    for k in range(layers[0].num_stages):
-        clone = copy.deepcopy(module)
-        _replace_merged(clone, k)
-        out.append(clone)
+    with merge_cache(False):  # the copies hold the merged weights: the layers' own caches stay empty
+        for k in range(layers[0].num_stages):
+            clone = copy.deepcopy(module)
+            _replace_merged(clone, k)
+            out.append(clone)
     return out
 
 
@@ -306,6 +319,31 @@ def _replace_merged(module: nn.Module, k: int) -> None:
             setattr(module, name, base)
         else:
             _replace_merged(child, k)
+
+
+def merged_stages(owner: nn.Module, module: nn.Module) -> nn.ModuleList | None:
+    """``merge_lora(module)`` cached on ``owner`` for inference, or ``None`` where it must not be used.
+
+    ``None`` (the caller then selects stages with :func:`set_stage`) in training mode, with grad enabled, while
+    tracing for export, or with :func:`merge_cache` off. The copies are rebuilt when any parameter of ``module``
+    changed (its version or storage), when a LoRA layer dropped its cache (``.to()``, ``load_state_dict``) or when
+    ``module`` was replaced; the check reads each parameter once per call, so call it once per forward.
+    """
+    if owner.training or torch.is_grad_enabled() or not _CACHE["on"] or torch.jit.is_tracing() \
+            or torch.onnx.is_in_onnx_export():
+        return None
+    hit = owner.__dict__.get("_zoo_merged_stages")
+    if hit is None or hit[0] is not module:
+        hit = (module, list(module.parameters()), None, None)
+    params = hit[1]
+    key = (_CACHE["generation"], tuple((p._version, p.data_ptr()) for p in params))
+    if hit[2] != key:
+        copies = merge_lora(module)
+        for c in copies:
+            c.requires_grad_(False)
+        hit = (module, params, key, copies)
+    owner.__dict__["_zoo_merged_stages"] = hit
+    return hit[3]
 
 
 def lora_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -490,3 +528,18 @@ def count_parameters(module: nn.Module) -> dict[str, int]:
     ad = sum(p.numel() for n, p in module.named_parameters() if is_adapter_key(n))
     tot = sum(p.numel() for p in module.parameters())
     return {"base": tot - ad, "adapters": ad, "total": tot}
+
+
+def stage_selector(owner: nn.Module, module: nn.Module) -> Callable[[int], nn.Module]:
+    """``k ↦`` ``module`` with stage ``k``'s adapters, resolved once per forward of ``owner``: the plain merged copy
+    (:func:`merged_stages`) at inference, else ``module`` after :func:`set_stage` (training, export, cache off)."""
+    merged = merged_stages(owner, module)
+    if merged is not None:
+        return merged.__getitem__
+    layers = stage_layers(owner, module)
+
+    def select(k: int) -> nn.Module:
+        set_stage(module, k, layers)
+        return module
+
+    return select

@@ -53,6 +53,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.nn.pointwise import PointwiseConv2d
 from zoo.utils.tracing import tracing
 
 __all__ = ["selective_scan", "selective_scan_ref", "scan_backend", "available_backends", "IFBMamba"]
@@ -308,7 +309,7 @@ class IFBMamba(nn.Module):
         self.dt_rank = dt_rank or max(1, math.ceil(dim / 16))
         self.backend = backend
         self.norm1 = _ChannelNorm(dim)
-        self.in_proj = nn.Conv2d(dim, 2 * di, 1, bias=False)
+        self.in_proj = PointwiseConv2d(dim, 2 * di, bias=False)
         self.dwconv = nn.Conv2d(di, di, 3, padding=1, groups=di)
         r, s = self.dt_rank, d_state
         self.x_proj = nn.Conv1d(di, 2 * (r + 2 * s), 1, bias=False)  # both directions: (dt, B, C)
@@ -317,10 +318,10 @@ class IFBMamba(nn.Module):
         self.A_log = nn.Parameter(torch.log(torch.arange(1, s + 1, dtype=torch.float32)).repeat(2, di, 1))
         self.Ds = nn.Parameter(torch.ones(2, di))
         self.norm2 = _ChannelNorm(di)
-        self.out_proj = nn.Conv2d(di, dim, 1, bias=False)
+        self.out_proj = PointwiseConv2d(di, dim, bias=False)
         hid = dim * 2 if ffn is None else ffn
-        self.ffn = nn.Sequential(_ChannelNorm(dim), nn.Conv2d(dim, hid, 1), nn.Conv2d(hid, hid, 3, padding=1, groups=hid),
-                                 nn.GELU(), nn.Conv2d(hid, dim, 1)) if hid else None
+        self.ffn = nn.Sequential(_ChannelNorm(dim), PointwiseConv2d(dim, hid), nn.Conv2d(hid, hid, 3, padding=1, groups=hid),
+                                 nn.GELU(), PointwiseConv2d(hid, dim)) if hid else None
         self._init(dt_min, dt_max)
 
     def _init(self, dt_min: float, dt_max: float) -> None:

@@ -39,6 +39,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.nn.pointwise import PointwiseConv2d
+
 __all__ = ["StepEstimator", "MaskGuidedBlock", "MaskGuidedUNet", "RCUMPStage"]
 
 
@@ -51,10 +53,10 @@ class StepEstimator(nn.Module):
 
     def __init__(self, bands: int, width: int = 16) -> None:
         super().__init__()
-        self.inp = nn.Conv2d(2 * bands, width, 1)
+        self.inp = PointwiseConv2d(2 * bands, width)
         self.dw = nn.Conv2d(width, width, 3, stride=2, padding=1, groups=width)
-        self.fc = nn.Sequential(nn.Conv2d(width, width, 1), nn.LeakyReLU(0.1), nn.Conv2d(width, width, 1),
-                                nn.LeakyReLU(0.1), nn.Conv2d(width, bands, 1))
+        self.fc = nn.Sequential(PointwiseConv2d(width, width), nn.LeakyReLU(0.1), PointwiseConv2d(width, width),
+                                nn.LeakyReLU(0.1), PointwiseConv2d(width, bands))
         nn.init.zeros_(self.fc[-1].weight)
         nn.init.zeros_(self.fc[-1].bias)
 
@@ -69,9 +71,9 @@ class MaskGuidedBlock(nn.Module):
     def __init__(self, c: int) -> None:
         super().__init__()
         self.spec = nn.Sequential(nn.Conv2d(c, c, 3, padding=1, groups=c), _gn(c), nn.LeakyReLU(0.1))
-        self.spat = nn.Sequential(nn.Conv2d(c, c, 1), _gn(c), nn.LeakyReLU(0.1))
-        self.gate = nn.Conv2d(c, c, 1)
-        self.proj = nn.Conv2d(c, c, 1)
+        self.spat = nn.Sequential(PointwiseConv2d(c, c), _gn(c), nn.LeakyReLU(0.1))
+        self.gate = PointwiseConv2d(c, c)
+        self.proj = PointwiseConv2d(c, c)
 
     def forward(self, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return x + self.proj((self.spec(x) + self.spat(x)) * torch.sigmoid(self.gate(m)))
@@ -104,9 +106,9 @@ class MaskGuidedUNet(nn.Module):
         widths = [int(w) for w in widths]
         self.bands, self.widths, self.levels = int(bands), widths, len(widths)
         gc = guide_channels if guide_channels is not None else bands + 1
-        self.guide_in = nn.Conv2d(gc, widths[0], 1)
+        self.guide_in = PointwiseConv2d(gc, widths[0])
         self.guide_dw = nn.Conv2d(widths[0], widths[0], 3, padding=1, groups=widths[0])
-        self.guide_down = nn.ModuleList([nn.Conv2d(a, b, 1) for a, b in zip(widths[:-1], widths[1:])])
+        self.guide_down = nn.ModuleList([PointwiseConv2d(a, b) for a, b in zip(widths[:-1], widths[1:])])
         self.head = nn.Conv2d(bands, widths[0], 3, padding=1)
         self.enc = nn.ModuleList([_Level(w, blocks) for w in widths[:-1]])
         self.down = nn.ModuleList([nn.Conv2d(a, b, 4, stride=2, padding=1) for a, b in zip(widths[:-1], widths[1:])])
