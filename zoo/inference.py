@@ -15,8 +15,8 @@ are blended with linear ramps, so there are no seams; memory is bounded by the t
   ``t(T) / (T − overlap)²`` (the overlap is recomputed by both neighbours); the winner is cached per
   (network, device, dtype, threads, overlap) for the process. Inputs of at most
   :func:`whole_max_pixels` run whole (512², or 1024² once :func:`zoo.utils.allocator.tune_allocator`
-  ran; the timed sides then go up to 1024). :func:`tile_progress` shows a tqdm bar over the tiles (off unless asked; ``None`` = on when
-  stderr is a terminal).
+  ran; the timed sides then go up to 1024, :func:`tile_candidates`). :func:`tile_progress` shows a
+  tqdm bar over the tiles (off unless asked; ``None`` = on when stderr is a terminal).
 """
 
 from __future__ import annotations

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 
 from zoo.nn.pointwise import PointwiseConv2d, pointwise_conv
 from zoo.utils.files import atomic_write
+from zoo.utils.tracing import tracing
 
 __all__ = [
     "load_base",
@@ -329,8 +330,7 @@ def merged_stages(owner: nn.Module, module: nn.Module) -> nn.ModuleList | None:
     changed (its version or storage), when a LoRA layer dropped its cache (``.to()``, ``load_state_dict``) or when
     ``module`` was replaced; the check reads each parameter once per call, so call it once per forward.
     """
-    if owner.training or torch.is_grad_enabled() or not _CACHE["on"] or torch.jit.is_tracing() \
-            or torch.onnx.is_in_onnx_export():
+    if owner.training or torch.is_grad_enabled() or not _CACHE["on"] or tracing():
         return None
     hit = owner.__dict__.get("_zoo_merged_stages")
     if hit is None or hit[0] is not module:
@@ -344,6 +344,21 @@ def merged_stages(owner: nn.Module, module: nn.Module) -> nn.ModuleList | None:
         hit = (module, params, key, copies)
     owner.__dict__["_zoo_merged_stages"] = hit
     return hit[3]
+
+
+def stage_selector(owner: nn.Module, module: nn.Module) -> Callable[[int], nn.Module]:
+    """``k ↦`` ``module`` with stage ``k``'s adapters, resolved once per forward of ``owner``: the plain merged copy
+    (:func:`merged_stages`) at inference, else ``module`` after :func:`set_stage` (training, export, cache off)."""
+    merged = merged_stages(owner, module)
+    if merged is not None:
+        return merged.__getitem__
+    layers = stage_layers(owner, module)
+
+    def select(k: int) -> nn.Module:
+        set_stage(module, k, layers)
+        return module
+
+    return select
 
 
 def lora_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -529,17 +544,3 @@ def count_parameters(module: nn.Module) -> dict[str, int]:
     tot = sum(p.numel() for p in module.parameters())
     return {"base": tot - ad, "adapters": ad, "total": tot}
 
-
-def stage_selector(owner: nn.Module, module: nn.Module) -> Callable[[int], nn.Module]:
-    """``k ↦`` ``module`` with stage ``k``'s adapters, resolved once per forward of ``owner``: the plain merged copy
-    (:func:`merged_stages`) at inference, else ``module`` after :func:`set_stage` (training, export, cache off)."""
-    merged = merged_stages(owner, module)
-    if merged is not None:
-        return merged.__getitem__
-    layers = stage_layers(owner, module)
-
-    def select(k: int) -> nn.Module:
-        set_stage(module, k, layers)
-        return module
-
-    return select

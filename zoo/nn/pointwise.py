@@ -28,12 +28,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zoo.utils.tracing import tracing
+
 __all__ = ["pointwise_conv", "PointwiseConv2d"]
 
 
 def pointwise_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """``F.conv2d(x, weight, bias)`` for a 1×1, stride-1, ungrouped ``weight`` ``(C_out, C_in, 1, 1)`` (module docstring)."""
-    if x.device.type == "cpu" and x.dim() == 4 and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+    if x.device.type == "cpu" and x.dim() == 4 and not tracing():
         w = weight.reshape(weight.shape[0], weight.shape[1])
         if x.is_contiguous():
             n, c, h, wd = x.shape
