@@ -2,6 +2,9 @@
 
     python experiments/merge_curves.py            # after an export (experiments/train_cs.sh's export stage)
     python experiments/merge_curves.py ssopga-flash pga-flash
+    # stages trained after the runs above were gone: the published curve + new runs, staged for zoo export-run
+    python experiments/merge_curves.py --stage block9-cassi runs/cassi_diverse/block9/export "4 diverse" \
+        runs/cassi_diverse2/block9/export "4 diverse 2" --out runs/stage/block9-cassi
 
 A checkpoint trained in stages (CS: the shared 25 % phase-1 base → phase 2 → continuations;
 flash and CASSI phase 2: first run → continuation) gets one curve with cumulative steps and wall time, and the
@@ -91,5 +94,27 @@ def main(names: list[str]) -> None:
         print(f"{name}: {curve[-1]['step']} steps, {curve[-1]['wall_s']} s")
 
 
+def stage(name: str, pairs: list[tuple[str, str]], out: Path) -> None:
+    """``out`` = the last run export's weights and config + the published learning curve with each run's curve
+    appended under its label (cumulative steps and wall time), ready for ``zoo export-run out --name name``."""
+    import shutil
+
+    curve = json.loads((ROOT / "checkpoints" / name / "learning_curve.json").read_text())
+    for run, label in pairs:
+        c = json.loads((Path(run) / "learning_curve.json").read_text())
+        curve += _tag(c, label, curve[-1]["step"] if curve else 0, curve[-1]["wall_s"] if curve else 0.0)
+    out.mkdir(parents=True, exist_ok=True)
+    for f in ("model.safetensors", "config.json"):
+        shutil.copyfile(Path(pairs[-1][0]) / f, out / f)
+    (out / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+    print(f"{out}: {name} + {len(pairs)} run(s), {curve[-1]['step']} steps, {curve[-1]['wall_s']} s")
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:2] == ["--stage"]:
+        args = sys.argv[2:]
+        dest = Path(args[args.index("--out") + 1])
+        rest = args[1:args.index("--out")]
+        stage(args[0], list(zip(rest[::2], rest[1::2])), dest)
+    else:
+        main(sys.argv[1:])

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from zoo.data import cassi as D
-from zoo.data.spectral import WAVELENGTHS, blackbody, cube_to_srgb, cube_to_xyz, reflectance_from_xyz, rgb_to_cube
+from zoo.data.spectral import (WAVELENGTHS, blackbody, cube_to_srgb, cube_to_xyz, random_spectra, reflectance_from_xyz,
+                               rgb_to_cube, rgb_to_random_cube)
 
 from cassi_fixtures import real_data_root_cassi  # noqa: F401  (fixture)
 
@@ -105,6 +106,39 @@ def test_rendering_white_and_colours():
     assert blackbody(3000)[-1] > blackbody(3000)[0] and blackbody(9000)[0] > blackbody(9000)[-1]
     cube = rgb_to_cube(np.full((3, 3, 3), 200, dtype=np.uint8), illuminant=blackbody(5000))
     assert cube.shape == (28, 3, 3)
+
+
+def test_random_spectra_mix_by_colour():
+    rng = np.random.default_rng(0)
+    basis = random_spectra(rng)
+    assert basis.shape == (3, len(WAVELENGTHS)) and basis.min() >= 0 and np.allclose(basis.max(1), 1)
+    assert not np.allclose(random_spectra(rng), basis)  # a new basis per draw
+    img = np.zeros((2, 2, 3), dtype=np.uint8)
+    img[0, 0] = (255, 0, 0)  # a saturated primary takes its own spectrum, at full brightness
+    img[0, 1] = (0, 0, 0)
+    img[1, 0] = (128, 128, 128)  # equal channels: the mean of the three spectra, at the pixel's brightness
+    cube = rgb_to_random_cube(img, basis)
+    assert cube.shape == (28, 2, 2) and cube.dtype == np.float32
+    np.testing.assert_allclose(cube[:, 0, 0], basis[0], atol=1e-4)
+    assert np.abs(cube[:, 0, 1]).max() < 1e-6
+    grey = float(((128 / 255 + 0.055) / 1.055) ** 2.4)
+    np.testing.assert_allclose(cube[:, 1, 0], basis.mean(0) * grey, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"\(3, C\) basis"):
+        rgb_to_random_cube(img, basis[:2])
+
+
+def test_random_spectra_crops_only_in_training(fake_root):
+    rgb = [(np.random.default_rng(1).random((40, 40, 3)) * 255).astype(np.uint8)]
+    otsu = D.SpectralPatches(rgb, [], 32, 4, illuminant_prob=0.0, seed=3)
+    mixed = D.SpectralPatches(rgb, [], 32, 4, illuminant_prob=0.0, seed=3, random_spectra_prob=1.0)
+    a, b = otsu[0]["target"], mixed[0]["target"]
+    assert a.shape == b.shape == (28, 32, 32) and not torch.allclose(a, b) and 0 <= float(b.min()) <= float(b.max()) <= 1
+    with pytest.raises(ValueError, match="random_spectra_prob"):
+        D.SpectralPatches(rgb, [], 32, 4, random_spectra_prob=1.5)
+    dm = D.CASSIDataModule(data_root=str(fake_root), train_dirs=["cassi/mst_cave"], patch=32, samples_per_epoch=4,
+                           val_images=1, batch_size=2, random_spectra_prob=1.0)
+    dm.setup("fit")
+    assert dm.train_set.random_spectra_prob == 1.0 and dm.val_set.random_spectra_prob == 0.0
 
 
 def test_datamodule_fit_and_test(fake_root):

@@ -149,6 +149,9 @@ DDP_SCRIPT = textwrap.dedent(
     if t.global_rank == 0:
         print("RESULT", json.dumps({{"world": t.world_size, "step": t.global_step,
                                      "psnr": float(t.callback_metrics["val/psnr"])}}))
+    # gloo's worker threads must be joined before the interpreter exits, or a rank can abort
+    # ("terminate called without an active exception", exit -6) after a successful fit
+    torch.distributed.destroy_process_group()
     """
 )
 

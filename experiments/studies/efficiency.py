@@ -3,7 +3,8 @@
 For each model and output size (128² … 2048²; SR: the HR size, the input is its 1/4): latency of the task's own
 restore (``task.run``: whole = one tile covering the image; tiled = the tile :func:`zoo.inference.auto_tile` picks
 for this model here, with ``whole_max=0`` so it tiles at every size), GFLOP/s, the fraction of the machine's
-64→64 3×3 convolution rate (1×64×256² input, measured in the same run, before every model), and the peak RSS of
+64→64 3×3 convolution rate (1×64×256² input, measured before every model in a fresh process with the allocator
+tuned, :func:`reference_conv_rate`, so the reference is the arithmetic, not this process's heap), and the peak RSS of
 the process during the pass (``/proc/self/clear_refs`` resets the high-water mark before it; the model, torch and
 earlier allocations the allocator keeps are included, so it is an upper bound of what the pass needs).
 
@@ -26,6 +27,8 @@ import argparse
 import json
 import math
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -44,7 +47,7 @@ SIZES = (128, 256, 512, 1024, 2048)
 
 
 def conv_rate(repeats: int = 5) -> float:
-    """GFLOP/s of a 64→64 3×3 convolution on a 1×64×256² input (2·64·64·9 FLOPs per pixel)."""
+    """GFLOP/s of a 64→64 3×3 convolution on a 1×64×256² input (2·64·64·9 FLOPs per pixel), in this process."""
     x, w = torch.rand(1, 64, 256, 256), torch.rand(64, 64, 3, 3)
     with torch.no_grad():
         F.conv2d(x, w, padding=1)
@@ -54,6 +57,20 @@ def conv_rate(repeats: int = 5) -> float:
             F.conv2d(x, w, padding=1)
             ts.append(time.perf_counter() - t)
     return 2 * 64 * 64 * 9 * 256 * 256 / statistics.median(ts) / 1e9
+
+
+def reference_conv_rate(threads: int) -> float:
+    """:func:`conv_rate` in a fresh process with glibc's thresholds raised (zoo.utils.allocator).
+
+    The reference must not depend on this process's allocator state: untuned, glibc maps and faults in every
+    16 MiB output afresh until its dynamic mmap threshold has grown, so the same convolution reads ~95 GFLOP/s in
+    a fresh process and ~195 once a model has run — which put the first model's rows above 1.0.
+    """
+    code = ("import torch, sys; sys.path.insert(0, %r); from zoo.utils.allocator import tune_allocator; "
+            "tune_allocator(); torch.set_num_threads(%d); import efficiency; print(efficiency.conv_rate())"
+            % (str(Path(__file__).parent), threads))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.split()[-1])
 
 
 def task_inputs(name: str, net, size: int) -> tuple[dict, int]:
@@ -103,7 +120,7 @@ def main() -> None:
         task = get_task(get_entry_task(name))
         tiles = any(o.name == "tile" for o in task.options)
         ov = next((int(o.default) for o in task.options if o.name == "overlap"), 0)
-        rate = conv_rate()
+        rate = reference_conv_rate(a.threads)
         rates.append(rate)
         fl256 = flops(net, 256)  # FLOPs of the whole 256² forward (output pixels)
         per_px = {"whole": None, "tiled": None}
@@ -150,7 +167,8 @@ def main() -> None:
           f"{a.threads} CPU thread, torch {torch.__version__}, glibc allocator "
           f"{'thresholds raised as the zoo CLI does (zoo.utils.allocator)' if tuned else 'untouched'}, {info['date']}, load at the end "
           f"{' '.join(info['loadavg'])} (a 2-core machine shared with other jobs: absolute times are noisy, the "
-          "conv rate is re-measured before each model and each row is divided by that model's). "
+          "conv rate is re-measured before each model, in a fresh process with the allocator tuned, and each row is "
+          "divided by that model's). "
           f"Conv rate (64→64 3×3, 1×64×256²): {', '.join(f'{r:.1f}' for r in rates)} GFLOP/s.", "",
           "GFLOP/s = FLOPs of the whole-image forward (counted at 256², scaled by pixels) / wall seconds of "
           "`task.run`; tiled = the tile `zoo.inference.auto_tile` picks (timed here, `whole_max=0`); SR sizes are "

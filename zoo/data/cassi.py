@@ -21,6 +21,9 @@ Training source (no CAVE training set is available here; documented, never the t
   found by shape and /max like the CAVE test cubes), drawn with probability ``real_prob``; a fixed
   left strip of ``real_val_width`` columns of each is held out and scored as the ``real`` validation
   set (``val/real/*``), so validation sees measured spectra, not only RGB-synthesised ones;
+* with probability ``random_spectra_prob``, an RGB crop whose pixels mix three random smooth spectra
+  (Gaussian bumps or sigmoid edges) by their linear RGB instead of the Otsu recovery: spectral diversity,
+  so the network cannot learn that every spectrum is broad (:func:`~zoo.data.spectral.rgb_to_random_cube`);
 * random ``patch×patch`` crops, the 8 flips/rotations. Validation: fixed crops of held-out RGB
   images (and cubes). Test: whole cubes of ``test_dirs`` (default the two CAVE cubes).
 
@@ -47,7 +50,7 @@ from zoo.data.base import RestorationDataModule
 from zoo.data.images import IMAGE_EXTS
 from zoo.data.io import load_mat, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
-from zoo.data.spectral import WAVELENGTHS, blackbody, rgb_to_cube
+from zoo.data.spectral import WAVELENGTHS, blackbody, random_spectra, rgb_to_cube, rgb_to_random_cube
 
 log = logging.getLogger("zoo.data")
 
@@ -245,14 +248,17 @@ class SpectralPatches(Dataset):
         cube_prob: probability of drawing from ``cubes`` when both sources exist.
         real, real_prob: real captured cubes and the probability of a crop from them (before the other sources).
         illuminant_prob: probability of a random black-body illuminant on RGB-derived cubes.
+        random_spectra_prob: probability that an RGB crop mixes three random spectra by its linear RGB
+            (:func:`~zoo.data.spectral.rgb_to_random_cube`) instead of the Otsu recovery.
         augment: flips/rotations; ``False`` with ``seed`` gives the same crops every epoch.
     """
 
     def __init__(self, rgb: Sequence[np.ndarray], cubes: Sequence[np.ndarray], patch: int = 64, length: int = 2000,
                  cube_prob: float = 0.2, illuminant_prob: float = 0.5, augment: bool = True, seed: int | None = None,
-                 real: Sequence[np.ndarray] = (), real_prob: float = 0.0) -> None:
-        if not 0.0 <= real_prob <= 1.0:
-            raise ValueError(f"real_prob must be in [0, 1], got {real_prob}")
+                 real: Sequence[np.ndarray] = (), real_prob: float = 0.0, random_spectra_prob: float = 0.0) -> None:
+        for k, v in (("real_prob", real_prob), ("random_spectra_prob", random_spectra_prob)):
+            if not 0.0 <= v <= 1.0:
+                raise ValueError(f"{k} must be in [0, 1], got {v}")
         self.rgb = [im for im in rgb if min(im.shape[:2]) >= patch]
         self.cubes = [self._fit(c, patch) for c in cubes]
         self.real = [self._fit(c, patch) for c in real]
@@ -261,7 +267,7 @@ class SpectralPatches(Dataset):
         self.patch, self.length, self.augment, self.seed = patch, length, augment, seed
         self.cube_prob = cube_prob if (self.rgb and self.cubes) else (1.0 if self.cubes else 0.0)
         self.real_prob = (real_prob if (self.rgb or self.cubes) else 1.0) if self.real else 0.0
-        self.illuminant_prob = illuminant_prob
+        self.illuminant_prob, self.random_spectra_prob = illuminant_prob, random_spectra_prob
 
     @staticmethod
     def _fit(c: np.ndarray, patch: int) -> np.ndarray:
@@ -290,8 +296,12 @@ class SpectralPatches(Dataset):
         else:
             im = self.rgb[rng.randrange(len(self.rgb))]
             t, l_ = rng.randrange(im.shape[0] - p + 1), rng.randrange(im.shape[1] - p + 1)
-            ill = blackbody(rng.uniform(3000, 9000)) if rng.random() < self.illuminant_prob else None
-            x = torch.from_numpy(rgb_to_cube(im[t : t + p, l_ : l_ + p], ill))
+            crop = im[t : t + p, l_ : l_ + p]
+            if self.random_spectra_prob and rng.random() < self.random_spectra_prob:
+                x = torch.from_numpy(rgb_to_random_cube(crop, random_spectra(np.random.default_rng(rng.getrandbits(64)))))
+            else:
+                ill = blackbody(rng.uniform(3000, 9000)) if rng.random() < self.illuminant_prob else None
+                x = torch.from_numpy(rgb_to_cube(crop, ill))
         if self.augment:
             x = torch.rot90(x, rng.randrange(4), (1, 2))
             if rng.random() < 0.5:
@@ -327,6 +337,8 @@ class CASSIDataModule(RestorationDataModule):
         cube_prob, illuminant_prob: see :class:`SpectralPatches`.
         real_cubes: cube files (``.mat`` in the layouts above, or CAVE PNG folders) of real captured spectra.
         real_prob: probability that a training crop comes from ``real_cubes``.
+        random_spectra_prob: probability that an RGB training crop mixes random spectra instead of the Otsu
+            recovery (see :class:`SpectralPatches`); validation crops always use the Otsu recovery.
         real_val_width: the first (left) columns of each real cube held out: 16 fixed crops of them form the
             second validation set, ``real`` (logged ``val/real/psnr``, ``val/real/sam`` …); training crops come
             from the other columns only. The first validation set (``val/*``) is unchanged.
@@ -349,6 +361,7 @@ class CASSIDataModule(RestorationDataModule):
         real_cubes: Sequence[str] = (),
         real_prob: float = 0.0,
         real_val_width: int = 64,
+        random_spectra_prob: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -399,7 +412,8 @@ class CASSIDataModule(RestorationDataModule):
                 raise DatasetNotFoundError("no training data: give rgb_dirs, remote_dir, train_dirs or real_cubes")
             val_cubes = cubes[-1:] if (cubes and not rgb) else []
             self.train_set = SpectralPatches(rgb[nval:], cubes, hp.patch, hp.samples_per_epoch, hp.cube_prob,
-                                             hp.illuminant_prob, real=real_train, real_prob=hp.real_prob)
+                                             hp.illuminant_prob, real=real_train, real_prob=hp.real_prob,
+                                             random_spectra_prob=hp.random_spectra_prob)
             val_rgb = rgb[:nval]
             self.real_val_set = (SpectralPatches([], [], hp.patch, 16 * len(real_val), augment=False, seed=1,
                                                  real=real_val) if real_val else None)

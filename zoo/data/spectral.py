@@ -31,7 +31,7 @@ import torch
 from zoo.data._spectral_tables import CMF_1931, OTSU_A, OTSU_B, OTSU_SELECTOR, WAVELENGTHS
 
 __all__ = ["WAVELENGTHS", "srgb_to_linear", "linear_to_srgb", "rgb_to_xyz", "xyz_to_rgb", "rgb_to_cube",
-           "reflectance_from_xyz", "cube_to_xyz", "cube_to_srgb", "blackbody"]
+           "reflectance_from_xyz", "cube_to_xyz", "cube_to_srgb", "blackbody", "random_spectra", "rgb_to_random_cube"]
 
 # IEC 61966-2-1 (sRGB, D65)
 _RGB2XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
@@ -117,6 +117,46 @@ def rgb_to_cube(rgb: np.ndarray, illuminant: np.ndarray | None = None) -> np.nda
     if illuminant is not None:
         refl = refl * np.asarray(illuminant)[None, None]
     return np.ascontiguousarray(np.moveaxis(refl, -1, 0)).astype(np.float32)
+
+
+def random_spectra(rng: np.random.Generator, n: int = 3, wavelengths: np.ndarray = WAVELENGTHS) -> np.ndarray:
+    """``n`` random smooth spectra ``(n, C)`` in [0, 1], peak 1: a pedestal ``b`` plus either one or two
+    Gaussian bumps (centre anywhere in the range ± 20 nm, σ 10–80 nm) or a sigmoid edge (rising or falling,
+    width 5–40 nm) — the shapes of measured reflectances, at random positions and widths."""
+    lam = np.asarray(wavelengths, dtype=np.float64)
+    lo, hi = float(lam[0]) - 20, float(lam[-1]) + 20
+    out = np.empty((n, lam.size))
+    for i in range(n):
+        b = rng.uniform(0.0, 0.35)
+        if rng.random() < 0.7:
+            shape = sum(rng.uniform(0.3, 1.0) * np.exp(-0.5 * ((lam - rng.uniform(lo, hi)) / rng.uniform(10, 80)) ** 2)
+                        for _ in range(rng.integers(1, 3)))
+        else:
+            shape = 1 / (1 + np.exp(-(lam - rng.uniform(lo, hi)) / rng.uniform(5, 40) * rng.choice([-1, 1])))
+        s = b + (1 - b) * shape
+        out[i] = s / s.max()
+    return out
+
+
+def rgb_to_random_cube(rgb: np.ndarray, basis: np.ndarray, sharpness: float = 3.0) -> np.ndarray:
+    """An sRGB image ``(H, W, 3)`` → a cube ``(C, H, W)`` whose pixels mix three given spectra ``basis`` (3, C)
+    by their colour: ``x(λ) = v · Σ_c a_c s_c(λ)``, ``a_c = ℓ_c^p / Σ_c' ℓ_c'^p`` (ℓ the linear RGB,
+    ``p = sharpness`` keeps saturated colours close to one spectrum) and ``v = max_c ℓ_c`` the brightness.
+
+    Training-data diversity, not colorimetry: the Otsu recovery (:func:`rgb_to_cube`) puts every pixel in a
+    3-D PCA space of one of 8 clusters, so a network trained only on it learns those shapes and bends
+    other real spectra towards them; random bases (:func:`random_spectra`) remove that shortcut.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8:
+        rgb = rgb.astype(np.float64) / 255.0
+    if rgb.ndim != 3 or rgb.shape[-1] != 3 or basis.shape[0] != 3:
+        raise ValueError(f"rgb_to_random_cube expects an (H, W, 3) image and a (3, C) basis, got {rgb.shape}, "
+                         f"{basis.shape}")
+    lin = srgb_to_linear(rgb)
+    w = (lin + 1e-6) ** sharpness
+    cube = (w / w.sum(-1, keepdims=True)) @ basis * lin.max(-1, keepdims=True)
+    return np.ascontiguousarray(np.moveaxis(cube, -1, 0)).astype(np.float32)
 
 
 def blackbody(temperature: float, wavelengths: np.ndarray = WAVELENGTHS) -> np.ndarray:
