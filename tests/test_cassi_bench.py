@@ -134,3 +134,14 @@ def test_real_capture_script_on_fake_data(tmp_path, monkeypatch):
         mod.main(["--weights", str(d), "--data-root", str(root), "--scenes", "1", "--gaptv", "--out", str(tmp_path / "out")])
     assert (tmp_path / "out" / "scene1_lorun_srgb.png").is_file() and (tmp_path / "out" / "scene1_gaptv_srgb.png").is_file()
     assert (tmp_path / "out" / "scene1_bands_lorun_vs_dgsmp.png").is_file()
+
+
+def test_spectra_plot_gives_each_curve_its_own_colour():
+    """The reference is black and no method reuses black or another method's colour (9 methods in the CASSI bench)."""
+    from zoo.tasks.cassi import WAVELENGTHS, _plot
+
+    curves = {f"c{k}": np.full(len(WAVELENGTHS), 0.1 * (k + 1)) for k in range(10)}
+    img = np.asarray(_plot(curves, "t", size=(420, 300)))
+    legend = [tuple(img[300 + 6 + 12 * k, 40 + 10]) for k in range(len(curves))]
+    assert legend[0] == (0, 0, 0)
+    assert len(set(legend)) == len(legend), legend

@@ -171,7 +171,9 @@ def sstv_floor(physics, y: torch.Tensor, mask: torch.Tensor | None = None) -> to
                    [1.0] * st["iters"], mask=mask)
 
 
-_COLOURS = [(0, 0, 0), (230, 120, 0), (0, 140, 200), (200, 30, 30), (0, 150, 70), (150, 60, 200), (120, 90, 30), (240, 40, 160)]
+# black is the reference's alone; the methods cycle through the rest (12 distinct colours before any repeats)
+_COLOURS = [(0, 0, 0), (230, 120, 0), (0, 140, 200), (200, 30, 30), (0, 150, 70), (150, 60, 200), (120, 90, 30),
+            (240, 40, 160), (130, 130, 130), (0, 190, 190), (150, 150, 0), (20, 40, 120), (255, 170, 170)]
 
 
 def _label(img, text: str):
@@ -215,7 +217,7 @@ def _plot(curves: dict[str, np.ndarray], title: str, size: tuple[int, int] = (42
     d.text((left, 4), title, fill=(0, 0, 0))
     d.text((w - right - 90, h - 12), "wavelength (nm)", fill=(0, 0, 0))
     for k, (name, c) in enumerate(curves.items()):
-        col = _COLOURS[k % len(_COLOURS)]
+        col = _COLOURS[0] if k == 0 else _COLOURS[1 + (k - 1) % (len(_COLOURS) - 1)]
         d.line([(px(a), py(float(b))) for a, b in zip(wl, c)], fill=col, width=3 if k == 0 else 2)
         d.line([left, h + 6 + 12 * k, left + 20, h + 6 + 12 * k], fill=col, width=2)
         d.text((left + 26, h + 12 * k), name, fill=(0, 0, 0))
