@@ -5,17 +5,23 @@ code path alternately (A B A B ...), 1 thread, and reports the median of the per
   ``check_finite`` on vs skipped inside the forward — the skip is :func:`zoo.physics.base.inputs_checked`);
 * the SD-CASSI shift / shift-back as one skew instead of 28 slice copies (forward + backward);
 * the pansharpening MTF blur evaluated at the kept pixels only (strided convolutions) for ``A_ms`` and
-  its adjoint.
+  its adjoint;
+* the SD-CASSI ``A`` / ``Aᵀ`` with ``M ⊙ x`` written straight into the zero-padded buffer (only the padding
+  zeroed) and ``shift_back`` as a strided view, against the ``F.pad`` skew that export still traces
+  (operator alone, inference and fwd+bwd; and ``block9-cassi``'s whole forward).
 
-    python experiments/studies/physics_speed.py   # → results/deploy/physics_speed/summary.md
+    python experiments/studies/physics_speed.py                 # → results/deploy/physics_speed/summary.md
+    python experiments/studies/physics_speed.py --only cassi-A  # rerun the rows of one group, keep the others
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -23,6 +29,7 @@ import zoo
 from zoo.physics import base as physics_base
 from zoo.physics.cassi import SDCASSI
 from zoo.physics.pansharpen import Pansharpening, blur, blur_adjoint
+from zoo.utils.allocator import tune_allocator
 
 OUT = Path("results/deploy/physics_speed")
 torch.set_num_threads(1)
@@ -60,7 +67,62 @@ def shift_back_loop(y: torch.Tensor, c: int, s: int) -> torch.Tensor:  # the pre
     return torch.stack([y[:, 0, :, s * k: s * k + w] for k in range(c)], 1)
 
 
-def main() -> None:
+def cassi_operator_rows() -> dict[str, dict[str, float]]:
+    """``cassi-A``: the eager buffer/strided-view path against the traceable ``F.pad`` path (the previous code),
+    with the allocator tuned as the CLI does."""
+    tune_allocator()  # as the CLI runs (process-wide, so these rows come last)
+    rows = {}
+    padded = mock.patch("zoo.physics.cassi.tracing", return_value=True)  # the shift then takes the F.pad path
+    for shape in ((1, 28, 256, 256), (4, 28, 64, 64)):
+        ph = SDCASSI(torch.rand(shape[-2], shape[-1]))
+        x = torch.rand(*shape)
+        y = ph.A(x)
+
+        def infer():
+            with torch.no_grad():
+                return ph.A_adjoint((y - ph.A(x)) / 2)
+
+        def infer_padded():
+            with padded:
+                return infer()
+
+        rows[f"SD-CASSI Aᵀ(y − A x), inference {tuple(shape)} (F.pad skew → buffer + strided view)"] = \
+            pair(infer_padded, infer, reps=10)
+        xg = x.clone().requires_grad_(True)
+
+        def train():
+            ph.A_adjoint(y - ph.A(xg)).square().sum().backward()
+
+        def train_padded():
+            with padded:
+                train()
+
+        rows[f"SD-CASSI Aᵀ(y − A x), fwd+bwd {tuple(shape)} (F.pad skew → buffer + strided view)"] = \
+            pair(train_padded, train, reps=5)
+    net = zoo.load("block9-cassi").eval()
+    y = net.physics.A(torch.rand(1, 28, 256, 256))
+
+    def forward():
+        with torch.no_grad():
+            return net(y)
+
+    def forward_padded():
+        with padded:
+            return forward()
+
+    rows["block9-cassi forward 256² (F.pad skew → buffer + strided view)"] = pair(forward_padded, forward, reps=1)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", choices=["cassi-A"], help="rerun one group's rows, keep the others from results.json")
+    args = ap.parse_args(argv)
+    if args.only:
+        rows = json.loads((OUT / "results.json").read_text())
+        rows.update(cassi_operator_rows())
+        _write(rows)
+        return
     rows = {}
     net = zoo.load("lorun-cs-r25")
     for size in (66, 256):
@@ -95,7 +157,8 @@ def main() -> None:
             shift_back_loop(shift_loop(x, 2).sum(1, keepdim=True), 28, 2).sum().backward()
 
         def skew():
-            ph.shift_back(ph.shift(x).sum(1, keepdim=True)).sum().backward()
+            with mock.patch("zoo.physics.cassi.tracing", return_value=True):  # the skew as it was then
+                ph.shift_back(ph.shift(x).sum(1, keepdim=True)).sum().backward()
 
         rows[f"SD-CASSI shift + shift-back, fwd+bwd {tuple(shape)} (28 slices → skew)"] = pair(loop, skew, reps=5)
     for size in (256, 1024):
@@ -111,6 +174,11 @@ def main() -> None:
             return op.A_ms(x), op.A_adjoint({"ms": ms, "pan": torch.zeros(1, 1, size, size)})
 
         rows[f"pansharpening A_ms + its adjoint, WV3 8 bands {size}² (blur all → kept pixels)"] = pair(full, strided)
+    rows.update(cassi_operator_rows())
+    _write(rows)
+
+
+def _write(rows: dict[str, dict[str, float]]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = ["# Physics speed-ups, interleaved (old / new, median of 7 pairs, 1 thread)", "",

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.physics.base import LinearPhysics, check_finite, fp32
+from zoo.utils.tracing import tracing
 
 __all__ = ["SDCASSI", "random_mask", "REAL_SCALE", "real_to_operator", "operator_to_real"]
 
@@ -139,27 +140,29 @@ class SDCASSI(LinearPhysics):
             raise ValueError(f"img_size {tuple(img_size)} differs from the mask size {h}×{w}")
 
     # -- shear ----------------------------------------------------------------------------------
-    def shift(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, C, H, W) → (N, C, H, W + s(C−1))``: band ``k`` moved ``s·k`` columns right, zero-filled.
+    def shift(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, C, H, W) → (N, C, H, W + s(C−1))``: band ``k`` of ``mask ⊙ x`` moved ``s·k`` columns right,
+        zero-filled (``mask`` (N|1, 1, H, W) or None).
 
         One skew instead of C slice copies: with the bands next to the columns, rows of length
         ``L = W' + s`` (``W' = W + s(C−1)``) read back as rows of length ``W'`` move row ``k`` by ``s·k``
-        (flat index ``k·L + j = k·W' + s·k + j``); the padding supplies the zeros. Exact, and 4–5× faster
-        forward + backward at 28 bands (``experiments/studies/physics_speed.py``).
+        (flat index ``k·L + j = k·W' + s·k + j``); the padding supplies the zeros. The product is written
+        straight into the padded buffer and only the padding is zeroed (:func:`_shear`); while tracing,
+        the same skew through ``F.pad`` (:func:`_shear_traceable`), which exports.
         """
-        n, c, h, w = x.shape
-        wp = w + self.step * (c - 1)
-        t = F.pad(x.transpose(1, 2), (0, wp - w + self.step)).reshape(n, h, c * (wp + self.step))
-        return t[..., : c * wp].reshape(n, h, c, wp).transpose(1, 2)
+        return (_shear_traceable if tracing() else _shear)(x, self.step, mask)
 
     def shift_back(self, y: torch.Tensor, bands: int | None = None) -> torch.Tensor:
-        """``(N, 1|C, H, W') → (N, C, H, W' − s(C−1))``: the adjoint of :meth:`shift` (then summed); the
-        inverse skew (a 1-channel measurement is read by every band)."""
-        c = self.bands if bands is None else bands
-        n, _, h, wp = y.shape
-        w = wp - self.step * (c - 1)
-        t = y.transpose(1, 2).expand(n, h, c, wp).reshape(n, h, c * wp)
-        return F.pad(t, (0, c * self.step)).reshape(n, h, c, wp + self.step)[..., :w].transpose(1, 2)
+        """``(N, 1|C, H, W') → (N, C, H, W' − s(C−1))``: the adjoint of :meth:`shift` (then summed for a
+        1-channel ``y``, which every band reads); a new tensor (see :meth:`_unshear`)."""
+        return self._unshear(y, bands).clone(memory_format=torch.contiguous_format)
+
+    def _unshear(self, y: torch.Tensor, bands: int | None = None) -> torch.Tensor:
+        """:meth:`shift_back` as a strided view of ``y`` (band ``k`` starts ``s·k`` elements further along each
+        row; no copy) whose gradient is :meth:`shift`; the operator consumes it at once (a write into the view
+        would write into ``y``). While tracing, the inverse skew through copies (:func:`_unshear_traceable`)."""
+        c = self.bands if bands is None else int(bands)
+        return _unshear_traceable(y, c, self.step) if tracing() else _Unshear.apply(y, c, self.step)
 
     # -- operator ------------------------------------------------------------------------------
     @fp32
@@ -171,14 +174,14 @@ class SDCASSI(LinearPhysics):
                 f"cube is {x.shape[-2]}×{x.shape[-1]} but the mask is {m.shape[-2]}×{m.shape[-1]}: crop the cube, or "
                 "pass mask=SDCASSI.crop_mask(...) of the cube's size."
             )
-        return self.shift(m * x).sum(1, keepdim=True)
+        return self.shift(x, m).sum(1, keepdim=True)
 
     @fp32
     def A_adjoint(self, y: torch.Tensor, mask: torch.Tensor | None = None,  # noqa: N802
                   img_size: Sequence[int] | None = None) -> torch.Tensor:
         m = self.resolve_mask(mask, y)
         self._check_meas(y, m, img_size)
-        return m * self.shift_back(y)
+        return m * self._unshear(y)
 
     @fp32
     def A_dagger(self, y: torch.Tensor, mask: torch.Tensor | None = None,  # noqa: N802
@@ -186,7 +189,7 @@ class SDCASSI(LinearPhysics):
         """The benchmark's initial estimate ``shift_back(y / C · 2)`` (no mask: MST's "H" input)."""
         m = self.resolve_mask(mask, y)
         self._check_meas(y, m, img_size)
-        return self.shift_back(y * (2.0 / self.bands))
+        return self._unshear(y) * (2.0 / self.bands)
 
     @fp32
     def phi_phit(self, mask: torch.Tensor | None = None, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -234,6 +237,70 @@ class SDCASSI(LinearPhysics):
 
     def extra_repr(self) -> str:
         return f"bands={self.bands}, step={self.step}, mask={tuple(self.mask.shape)}"
+
+
+def _shear(x: torch.Tensor, step: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:meth:`SDCASSI.shift`: ``mask ⊙ x`` written once into the padded (N, H, C, W' + s) buffer."""
+    n, c, h, w = x.shape
+    if mask is not None:
+        n = max(n, mask.shape[0])
+    wp = w + step * (c - 1)
+    dtype = x.dtype if mask is None else torch.promote_types(x.dtype, mask.dtype)
+    buf = torch.empty(n, h, c, wp + step, dtype=dtype, device=x.device)
+    buf[..., w:].zero_()
+    dst, xt = buf[..., :w], x.transpose(1, 2)
+    if mask is None:
+        dst.copy_(xt)
+    elif torch.is_grad_enabled() and (x.requires_grad or mask.requires_grad):
+        dst.copy_(xt * mask.transpose(1, 2))  # out= does not record autograd
+    else:
+        torch.mul(xt, mask.transpose(1, 2), out=dst)
+    return buf.reshape(n, h, c * (wp + step))[..., : c * wp].reshape(n, h, c, wp).transpose(1, 2)
+
+
+def _shear_traceable(x: torch.Tensor, step: int, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`_shear` through ``F.pad`` (ONNX / TorchScript export)."""
+    if mask is not None:
+        x = mask * x
+    n, c, h, w = x.shape
+    wp = w + step * (c - 1)
+    t = F.pad(x.transpose(1, 2), (0, wp - w + step)).reshape(n, h, c * (wp + step))
+    return t[..., : c * wp].reshape(n, h, c, wp).transpose(1, 2)
+
+
+def _unshear_view(y: torch.Tensor, bands: int, step: int) -> torch.Tensor:
+    n, ch, h, wp = y.shape
+    if ch not in (1, bands):
+        raise ValueError(f"shift_back reads a 1- or {bands}-channel measurement, got {ch} channels")
+    w = wp - step * (bands - 1)
+    if w < 1:
+        raise ValueError(f"a {wp}-column measurement is narrower than the {step * (bands - 1) + 1} columns that "
+                         f"{bands} bands at step {step} need")
+    sn, sc, sh, sw = y.stride()
+    return y.as_strided((n, bands, h, w), (sn, (sc if ch > 1 else 0) + step * sw, sh, sw), y.storage_offset())
+
+
+class _Unshear(torch.autograd.Function):
+    """:func:`_unshear_view` with the shear as its gradient (autograd's generic ``as_strided`` backward for
+    overlapping views is slower and allocates the whole storage)."""
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, bands: int, step: int) -> torch.Tensor:  # noqa: D102
+        ctx.step, ctx.single = step, y.shape[1] == 1
+        return _unshear_view(y, bands, step)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):  # noqa: D102
+        gy = _shear(g, ctx.step)
+        return (gy.sum(1, keepdim=True) if ctx.single else gy), None, None
+
+
+def _unshear_traceable(y: torch.Tensor, bands: int, step: int) -> torch.Tensor:
+    """:func:`_unshear_view` through copies (ONNX / TorchScript export)."""
+    n, _, h, wp = y.shape
+    w = wp - step * (bands - 1)
+    t = y.transpose(1, 2).expand(n, h, bands, wp).reshape(n, h, bands * wp)
+    return F.pad(t, (0, bands * step)).reshape(n, h, bands, wp + step)[..., :w].transpose(1, 2)
 
 
 def real_to_operator(meas: torch.Tensor, bands: int = 28) -> torch.Tensor:
