@@ -72,33 +72,30 @@ def cassi_operator_rows() -> dict[str, dict[str, float]]:
     with the allocator tuned as the CLI does."""
     tune_allocator()  # as the CLI runs (process-wide, so these rows come last)
     rows = {}
-    padded = mock.patch("zoo.physics.cassi.tracing", return_value=True)  # the shift then takes the F.pad path
+
+    def padded(fn):  # fn with the shift on its F.pad path, as tracing takes it
+        def run():
+            with mock.patch("zoo.physics.cassi.tracing", return_value=True):
+                return fn()
+        return run
+
     for shape in ((1, 28, 256, 256), (4, 28, 64, 64)):
         ph = SDCASSI(torch.rand(shape[-2], shape[-1]))
         x = torch.rand(*shape)
         y = ph.A(x)
+        xg = x.clone().requires_grad_(True)
 
         def infer():
             with torch.no_grad():
                 return ph.A_adjoint((y - ph.A(x)) / 2)
 
-        def infer_padded():
-            with padded:
-                return infer()
-
-        rows[f"SD-CASSI Aᵀ(y − A x), inference {tuple(shape)} (F.pad skew → buffer + strided view)"] = \
-            pair(infer_padded, infer, reps=10)
-        xg = x.clone().requires_grad_(True)
-
         def train():
             ph.A_adjoint(y - ph.A(xg)).square().sum().backward()
 
-        def train_padded():
-            with padded:
-                train()
-
+        rows[f"SD-CASSI Aᵀ(y − A x), inference {tuple(shape)} (F.pad skew → buffer + strided view)"] = \
+            pair(padded(infer), infer, reps=10)
         rows[f"SD-CASSI Aᵀ(y − A x), fwd+bwd {tuple(shape)} (F.pad skew → buffer + strided view)"] = \
-            pair(train_padded, train, reps=5)
+            pair(padded(train), train, reps=5)
     net = zoo.load("block9-cassi").eval()
     y = net.physics.A(torch.rand(1, 28, 256, 256))
 
@@ -106,11 +103,7 @@ def cassi_operator_rows() -> dict[str, dict[str, float]]:
         with torch.no_grad():
             return net(y)
 
-    def forward_padded():
-        with padded:
-            return forward()
-
-    rows["block9-cassi forward 256² (F.pad skew → buffer + strided view)"] = pair(forward_padded, forward, reps=1)
+    rows["block9-cassi forward 256² (F.pad skew → buffer + strided view)"] = pair(padded(forward), forward, reps=1)
     return rows
 
 
