@@ -8,6 +8,9 @@
 #   IN=runs/cassi_diverse2 OUT=runs/cassi_diverse3 experiments/train_cassi_diverse2.sh
 # and a fourth at half the rates (LoRun-9 peaked mid-way through the third):
 #   IN=runs/cassi_diverse3 OUT=runs/cassi_diverse4 LORUN_LR=4.0e-4 BLOCK_LR=1.0e-4 experiments/train_cassi_diverse2.sh
+# and a fifth with per-pixel spectral peaks in the mixture (EXTRA: more --config/flags for both of the pair):
+#   IN=runs/cassi_diverse4 OUT=runs/cassi_bump LORUN_LR=4.0e-4 BLOCK_LR=1.0e-4 \
+#   EXTRA="--config recipes/lorun/cassi/bump.yaml" experiments/train_cassi_diverse2.sh
 cd "$(dirname "$0")/.." && . .venv/bin/activate
 export OMP_NUM_THREADS=1
 IN=${IN:-runs/cassi_diverse}; OUT=${OUT:-runs/cassi_diverse2}; mkdir -p "$OUT"
@@ -17,7 +20,7 @@ fit() {  # $1 = model recipe, $2 = start weights, $3 = lr, $4 = run folder, rest
     --config recipes/lorun/cassi/spectral.yaml --config recipes/lorun/cassi/diverse.yaml \
     "--model.init_args.model_config={mask_init: checkpoint, mask_size: [256, 256]}" \
     --model.init_args.init_weights=$2 --model.init_args.lr=$3 --trainer.default_root_dir=$4 \
-    --trainer.max_steps=2000 --trainer.max_epochs=8 --trainer.enable_progress_bar=false "${@:5}"
+    --trainer.max_steps=2000 --trainer.max_epochs=8 --trainer.enable_progress_bar=false $EXTRA "${@:5}"
 }
 fit phase2.yaml $IN/lorun/export/model.safetensors $LORUN_LR $OUT/lorun --model.init_args.freeze_base=false \
   --model.init_args.base_lr_scale=0.1 > $OUT/lorun.log 2>&1 &

@@ -141,6 +141,39 @@ def test_random_spectra_crops_only_in_training(fake_root):
     assert dm.train_set.random_spectra_prob == 1.0 and dm.val_set.random_spectra_prob == 0.0
 
 
+def test_bump_cube_peaks_follow_a_field_or_the_hue():
+    from zoo.data.spectral import WAVELENGTHS, rgb_to_bump_cube
+
+    img = (np.random.default_rng(0).random((24, 24, 3)) * 255).astype(np.uint8)
+    seen = set()
+    for seed in range(8):
+        cube = rgb_to_bump_cube(img, np.random.default_rng(seed))
+        assert cube.shape == (28, 24, 24) and cube.dtype == np.float32 and 0 <= cube.min() <= cube.max() <= 1
+        lin = ((img / 255 + 0.055) / 1.055) ** 2.4
+        np.testing.assert_allclose(cube.max(0), lin.max(-1), rtol=1e-4, atol=1e-6)  # brightness = max linear RGB
+        seen.add(len(np.unique(cube.argmax(0))))
+    assert max(seen) > 3  # pixels peak at different bands, not one spectrum per crop
+    np.testing.assert_array_equal(rgb_to_bump_cube(img, np.random.default_rng(5)),
+                                  rgb_to_bump_cube(img, np.random.default_rng(5)))
+    flat = rgb_to_bump_cube(np.full((16, 16, 3), 200, np.uint8), np.random.default_rng(1))
+    assert np.isfinite(flat).all() and len(WAVELENGTHS) == flat.shape[0]
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) image"):
+        rgb_to_bump_cube(img[..., :2], np.random.default_rng(0))
+
+
+def test_bump_spectra_crops_only_in_training(fake_root):
+    rgb = [(np.random.default_rng(1).random((40, 40, 3)) * 255).astype(np.uint8)]
+    otsu = D.SpectralPatches(rgb, [], 32, 4, illuminant_prob=0.0, seed=3)
+    bump = D.SpectralPatches(rgb, [], 32, 4, illuminant_prob=0.0, seed=3, bump_spectra_prob=1.0)
+    assert not torch.allclose(otsu[0]["target"], bump[0]["target"])
+    with pytest.raises(ValueError, match="bump_spectra_prob"):
+        D.SpectralPatches(rgb, [], 32, 4, bump_spectra_prob=-0.1)
+    dm = D.CASSIDataModule(data_root=str(fake_root), train_dirs=["cassi/mst_cave"], patch=32, samples_per_epoch=4,
+                           val_images=1, batch_size=2, bump_spectra_prob=0.5)
+    dm.setup("fit")
+    assert dm.train_set.bump_spectra_prob == 0.5 and dm.val_set.bump_spectra_prob == 0.0
+
+
 def test_datamodule_fit_and_test(fake_root):
     dm = D.CASSIDataModule(data_root=str(fake_root), train_dirs=["cassi/mst_cave"], patch=32, samples_per_epoch=6,
                            val_images=1, batch_size=2, test_dirs=["cassi/cave256", "cassi/kaist"])

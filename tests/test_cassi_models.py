@@ -200,3 +200,86 @@ def test_published_checkpoints_load(name):
     assert net.physics.mask.shape == ((660, 660) if name.endswith("-real") else (256, 256))
     if name.endswith("-real"):
         assert "adapters.safetensors" in rec.files and rec.files["adapters.safetensors"].size < 1_000_000
+
+
+def _lc():
+    import sys
+
+    import zoo.models.lorun_cassi  # noqa: F401  (zoo.models.lorun_cassi is also the constructor's name)
+
+    return sys.modules["zoo.models.lorun_cassi"]
+
+
+@pytest.mark.parametrize("name", ["lorun-cassi-9stg", "block9-cassi"])
+def test_mask_gates_cached_per_mask_bit_identical(name, monkeypatch):
+    lc = _lc()
+    torch.manual_seed(0)
+    net = _tiny(name).eval()
+    for p in net.parameters():  # non-zero adapters and tails, so every stage's gates differ
+        p.data.add_(0.05 * torch.randn_like(p))
+    x = torch.rand(3, 6, 20, 20)
+    inp = net.measure(x)
+    assert inp["mask"].stride(0) == 0  # measure's mask is one mask expanded over the batch
+    with torch.no_grad():
+        monkeypatch.setitem(lc.GUIDANCE_CACHE, "bytes", 0)
+        ref = net(**inp)
+        assert "_gates_cache" not in net.__dict__
+        per_sample = torch.cat([net(y=inp["y"][i : i + 1], mask=inp["mask"][i : i + 1]) for i in range(3)])
+        torch.testing.assert_close(ref, per_sample, rtol=0, atol=1e-6)  # batch-1 mask broadcast = per sample
+        monkeypatch.setitem(lc.GUIDANCE_CACHE, "bytes", 2**30)
+        first = net(**inp)
+        gates = [e[2] for e in net._gates_cache["stages"].values()]
+        assert len(gates) == net.stages
+        second = net(y=inp["y"], mask=inp["mask"][:1].clone())  # an equal mask, another tensor: a hit
+        assert all(a is b for a, b in zip(gates, [e[2] for e in net._gates_cache["stages"].values()]))
+        assert torch.equal(ref, first) and torch.equal(ref, second)
+        other = net.measure(x, mask=(torch.rand(1, 1, 20, 20) > 0.5).float())
+        monkeypatch.setitem(lc.GUIDANCE_CACHE, "bytes", 0)
+        want = net(**other)
+        monkeypatch.setitem(lc.GUIDANCE_CACHE, "bytes", 2**30)
+        assert torch.equal(net(**other), want)  # another mask: recomputed, not the cached gates
+        # an in-place weight edit (an optimiser step, load_state_dict) invalidates the gates of that stage
+        stage0 = net.denoisers[0] if name.startswith("block") else net.denoiser
+        next(stage0.unet.guide_in.parameters()).add_(0.1)
+        monkeypatch.setitem(lc.GUIDANCE_CACHE, "bytes", 0)
+        want = net(**other)
+        monkeypatch.setitem(lc.GUIDANCE_CACHE, "bytes", 2**30)
+        assert torch.equal(net(**other), want)
+    net.train()
+    assert "_gates_cache" not in net.__dict__
+    out = net(**other)  # training: gradients flow through freshly computed gates
+    out.mean().backward()
+    assert any(p.grad is not None for p in stage0.unet.guide_in.parameters())
+
+
+def test_mask_gates_cache_respects_its_budget(monkeypatch):
+    lc = _lc()
+    net = _tiny("block9-cassi").eval()
+    inp = net.measure(torch.rand(1, 6, 20, 20))
+    monkeypatch.setitem(lc.GUIDANCE_CACHE, "bytes", 1024)  # less than one stage's gates
+    with torch.no_grad():
+        net(**inp)
+    assert net._gates_cache["stages"] == {}
+    import copy
+
+    monkeypatch.setitem(lc.GUIDANCE_CACHE, "bytes", 2**30)
+    with torch.no_grad():
+        net(**inp)
+    assert net._gates_cache["stages"] and "_gates_cache" not in copy.deepcopy(net).__dict__
+    net.to(torch.float64)
+    assert "_gates_cache" not in net.__dict__
+
+
+def test_mask_gates_cache_under_inference_mode():
+    net = _tiny("lorun-cassi-9stg").eval()
+    for p in net.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    inp = net.measure(torch.rand(2, 6, 20, 20))
+    with torch.inference_mode():  # merged copies built here are inference tensors (no version counter)
+        a, b = net(**inp), net(**inp)
+    with torch.no_grad():
+        want = net(**inp)
+    net.clear_guidance_cache()
+    with torch.no_grad():
+        fresh = net(**inp)
+    assert torch.equal(a, fresh) and torch.equal(b, fresh) and torch.equal(want, fresh)

@@ -183,6 +183,10 @@ def main() -> None:
             md.append(f"| {r['model']} | {r['size']}² | {r['mode']} | {r['tile'] or ''} | {r['latency_s']:.2f} | "
                       f"{r['gflop_s']:.1f} | {r['of_conv']:.2f} | {r['peak_mib']:.0f} |")
     flags = f" --allocator --out {a.out}" if a.allocator else ""
+    if a.models != list(MODELS):
+        flags += " --models " + " ".join(a.models)
+    if a.sizes != list(SIZES):
+        flags += " --sizes " + " ".join(map(str, a.sizes))
     md += ["", f"Reproduce: `OMP_NUM_THREADS=1 python experiments/studies/efficiency.py --threads 1{flags} --overwrite`", ""]
     write_summary(out, info, md)
 

@@ -24,6 +24,9 @@ Training source (no CAVE training set is available here; documented, never the t
 * with probability ``random_spectra_prob``, an RGB crop whose pixels mix three random smooth spectra
   (Gaussian bumps or sigmoid edges) by their linear RGB instead of the Otsu recovery: spectral diversity,
   so the network cannot learn that every spectrum is broad (:func:`~zoo.data.spectral.rgb_to_random_cube`);
+* with probability ``bump_spectra_prob``, an RGB crop whose every pixel has its own spectral peak, moving
+  smoothly across the crop or with its hue (:func:`~zoo.data.spectral.rgb_to_bump_cube`): flat regions with
+  spectral gradients, whose spectra only the measurement can tell;
 * random ``patch×patch`` crops, the 8 flips/rotations. Validation: fixed crops of held-out RGB
   images (and cubes). Test: whole cubes of ``test_dirs`` (default the two CAVE cubes).
 
@@ -50,7 +53,7 @@ from zoo.data.base import RestorationDataModule
 from zoo.data.images import IMAGE_EXTS
 from zoo.data.io import load_mat, open_image
 from zoo.data.paths import DatasetNotFoundError, resolve_path
-from zoo.data.spectral import WAVELENGTHS, blackbody, random_spectra, rgb_to_cube, rgb_to_random_cube
+from zoo.data.spectral import WAVELENGTHS, blackbody, random_spectra, rgb_to_bump_cube, rgb_to_cube, rgb_to_random_cube
 
 log = logging.getLogger("zoo.data")
 
@@ -250,13 +253,17 @@ class SpectralPatches(Dataset):
         illuminant_prob: probability of a random black-body illuminant on RGB-derived cubes.
         random_spectra_prob: probability that an RGB crop mixes three random spectra by its linear RGB
             (:func:`~zoo.data.spectral.rgb_to_random_cube`) instead of the Otsu recovery.
+        bump_spectra_prob: probability (drawn first) that an RGB crop gets a per-pixel spectral peak
+            (:func:`~zoo.data.spectral.rgb_to_bump_cube`).
         augment: flips/rotations; ``False`` with ``seed`` gives the same crops every epoch.
     """
 
     def __init__(self, rgb: Sequence[np.ndarray], cubes: Sequence[np.ndarray], patch: int = 64, length: int = 2000,
                  cube_prob: float = 0.2, illuminant_prob: float = 0.5, augment: bool = True, seed: int | None = None,
-                 real: Sequence[np.ndarray] = (), real_prob: float = 0.0, random_spectra_prob: float = 0.0) -> None:
-        for k, v in (("real_prob", real_prob), ("random_spectra_prob", random_spectra_prob)):
+                 real: Sequence[np.ndarray] = (), real_prob: float = 0.0, random_spectra_prob: float = 0.0,
+                 bump_spectra_prob: float = 0.0) -> None:
+        for k, v in (("real_prob", real_prob), ("random_spectra_prob", random_spectra_prob),
+                     ("bump_spectra_prob", bump_spectra_prob)):
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{k} must be in [0, 1], got {v}")
         self.rgb = [im for im in rgb if min(im.shape[:2]) >= patch]
@@ -268,6 +275,7 @@ class SpectralPatches(Dataset):
         self.cube_prob = cube_prob if (self.rgb and self.cubes) else (1.0 if self.cubes else 0.0)
         self.real_prob = (real_prob if (self.rgb or self.cubes) else 1.0) if self.real else 0.0
         self.illuminant_prob, self.random_spectra_prob = illuminant_prob, random_spectra_prob
+        self.bump_spectra_prob = bump_spectra_prob
 
     @staticmethod
     def _fit(c: np.ndarray, patch: int) -> np.ndarray:
@@ -297,7 +305,9 @@ class SpectralPatches(Dataset):
             im = self.rgb[rng.randrange(len(self.rgb))]
             t, l_ = rng.randrange(im.shape[0] - p + 1), rng.randrange(im.shape[1] - p + 1)
             crop = im[t : t + p, l_ : l_ + p]
-            if self.random_spectra_prob and rng.random() < self.random_spectra_prob:
+            if self.bump_spectra_prob and rng.random() < self.bump_spectra_prob:
+                x = torch.from_numpy(rgb_to_bump_cube(crop, np.random.default_rng(rng.getrandbits(64))))
+            elif self.random_spectra_prob and rng.random() < self.random_spectra_prob:
                 x = torch.from_numpy(rgb_to_random_cube(crop, random_spectra(np.random.default_rng(rng.getrandbits(64)))))
             else:
                 ill = blackbody(rng.uniform(3000, 9000)) if rng.random() < self.illuminant_prob else None
@@ -339,6 +349,8 @@ class CASSIDataModule(RestorationDataModule):
         real_prob: probability that a training crop comes from ``real_cubes``.
         random_spectra_prob: probability that an RGB training crop mixes random spectra instead of the Otsu
             recovery (see :class:`SpectralPatches`); validation crops always use the Otsu recovery.
+        bump_spectra_prob: probability that an RGB training crop gets per-pixel spectral peaks (see
+            :class:`SpectralPatches`); drawn before ``random_spectra_prob``.
         real_val_width: the first (left) columns of each real cube held out: 16 fixed crops of them form the
             second validation set, ``real`` (logged ``val/real/psnr``, ``val/real/sam`` …); training crops come
             from the other columns only. The first validation set (``val/*``) is unchanged.
@@ -362,6 +374,7 @@ class CASSIDataModule(RestorationDataModule):
         real_prob: float = 0.0,
         real_val_width: int = 64,
         random_spectra_prob: float = 0.0,
+        bump_spectra_prob: float = 0.0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -413,7 +426,8 @@ class CASSIDataModule(RestorationDataModule):
             val_cubes = cubes[-1:] if (cubes and not rgb) else []
             self.train_set = SpectralPatches(rgb[nval:], cubes, hp.patch, hp.samples_per_epoch, hp.cube_prob,
                                              hp.illuminant_prob, real=real_train, real_prob=hp.real_prob,
-                                             random_spectra_prob=hp.random_spectra_prob)
+                                             random_spectra_prob=hp.random_spectra_prob,
+                                             bump_spectra_prob=hp.bump_spectra_prob)
             val_rgb = rgb[:nval]
             self.real_val_set = (SpectralPatches([], [], hp.patch, 16 * len(real_val), augment=False, seed=1,
                                                  real=real_val) if real_val else None)

@@ -31,7 +31,8 @@ import torch
 from zoo.data._spectral_tables import CMF_1931, OTSU_A, OTSU_B, OTSU_SELECTOR, WAVELENGTHS
 
 __all__ = ["WAVELENGTHS", "srgb_to_linear", "linear_to_srgb", "rgb_to_xyz", "xyz_to_rgb", "rgb_to_cube",
-           "reflectance_from_xyz", "cube_to_xyz", "cube_to_srgb", "blackbody", "random_spectra", "rgb_to_random_cube"]
+           "reflectance_from_xyz", "cube_to_xyz", "cube_to_srgb", "blackbody", "random_spectra", "rgb_to_random_cube",
+           "rgb_to_bump_cube"]
 
 # IEC 61966-2-1 (sRGB, D65)
 _RGB2XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
@@ -157,6 +158,53 @@ def rgb_to_random_cube(rgb: np.ndarray, basis: np.ndarray, sharpness: float = 3.
     w = (lin + 1e-6) ** sharpness
     cube = (w / w.sum(-1, keepdims=True)) @ basis * lin.max(-1, keepdims=True)
     return np.ascontiguousarray(np.moveaxis(cube, -1, 0)).astype(np.float32)
+
+
+def rgb_to_bump_cube(rgb: np.ndarray, rng: np.random.Generator, wavelengths: np.ndarray = WAVELENGTHS) -> np.ndarray:
+    """An sRGB image ``(H, W, 3)`` → a cube ``(C, H, W)`` whose spectra move continuously across the crop:
+    ``x(λ, p) = v(p) · (b + (1 − b) · exp(−½((λ − c(p)) / σ)²))`` normalised to peak 1, ``v = max_c ℓ_c`` the
+    brightness (ℓ the linear RGB), pedestal ``b`` ∈ [0, 0.5] and width ``σ`` ∈ [15, 70] nm drawn per crop.
+
+    The centre ``c(p)`` is, with equal odds, a smooth random field (a random ramp plus bicubic low-frequency
+    noise over the range ± 20 nm) or the crop's hue mapped to a wavelength (hue edges become spectral edges).
+    Training-data diversity, not colorimetry: :func:`rgb_to_random_cube` gives each crop three spectra, so
+    shapes vary in a 3-D span; here every pixel can have its own peak, and flat, textureless regions with a
+    spectral gradient (sky, shading under coloured light) teach the network to read their spectra from the
+    measurement, as TV-regularised GAP does, instead of from its prior.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.dtype == np.uint8:
+        rgb = rgb.astype(np.float64) / 255.0
+    if rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"rgb_to_bump_cube expects an (H, W, 3) image, got shape {rgb.shape}")
+    lam = np.asarray(wavelengths, dtype=np.float64)
+    lo, hi = float(lam[0]) - 20, float(lam[-1]) + 20
+    lin = srgb_to_linear(rgb)
+    h, w = lin.shape[:2]
+    if rng.random() < 0.5:
+        yy, xx = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
+        a = rng.uniform(0, 2 * np.pi)
+        ramp = np.cos(a) * xx + np.sin(a) * yy
+        g = max(2, h // 16)
+        coarse = torch.from_numpy(rng.standard_normal((1, 1, g, g)))
+        noise = torch.nn.functional.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)[0, 0].numpy()
+        field = rng.uniform(0, 1.5) * ramp + rng.uniform(0, 0.5) * noise
+        field = (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+        span = rng.uniform(0.2, 1.0) * (hi - lo)
+        centre = rng.uniform(lo, hi - span) + span * field
+    else:
+        mx, mn = lin.max(-1), lin.min(-1)
+        r, gr, b_ = lin[..., 0], lin[..., 1], lin[..., 2]
+        d = np.maximum(mx - mn, 1e-6)
+        hue = np.where(mx == r, ((gr - b_) / d) % 6, np.where(mx == gr, (b_ - r) / d + 2, (r - gr) / d + 4)) / 6
+        hue = (hue + rng.uniform(0, 1)) % 1.0
+        centre = lo + (hi - lo) * hue
+    b = rng.uniform(0.0, 0.5)
+    sigma = rng.uniform(15, 70)
+    spec = b + (1 - b) * np.exp(-0.5 * ((lam[:, None, None] - centre[None]) / sigma) ** 2)
+    spec = spec / spec.max(0, keepdims=True)
+    cube = spec * lin.max(-1)[None]
+    return np.ascontiguousarray(cube).astype(np.float32)
 
 
 def blackbody(temperature: float, wavelengths: np.ndarray = WAVELENGTHS) -> np.ndarray:

@@ -44,8 +44,13 @@ from zoo.nn.mask_guided import RCUMPStage
 from zoo.physics.base import check_finite
 from zoo.physics.cassi import SDCASSI, operator_to_real, real_to_operator
 from zoo.registry import ModelEntry, register_model
+from zoo.utils.tracing import tracing
 
-__all__ = ["LoRunCASSI", "lorun_cassi", "real_to_operator", "operator_to_real"]
+__all__ = ["LoRunCASSI", "lorun_cassi", "real_to_operator", "operator_to_real", "GUIDANCE_CACHE"]
+
+#: Inference cache of the mask-only gates (:meth:`LoRunCASSI.forward`): the most bytes one model keeps; 0 turns
+#: it off (to time the uncached path).
+GUIDANCE_CACHE = {"bytes": 256 * 2**20}
 
 
 class LoRunCASSI(LoRun):
@@ -107,21 +112,76 @@ class LoRunCASSI(LoRun):
         return cfg
 
     def guide(self, mask: torch.Tensor, phis: torch.Tensor) -> torch.Tensor:
-        """``[M, shift_back(ΦΦᵀ)/C]``: the raw mask guide of every stage."""
+        """``[M, shift_back(ΦΦᵀ)/C]``: the raw mask guide of every stage (batch of the mask: one mask
+        broadcasts over a batch of measurements)."""
         ph: SDCASSI = self.physics
         sb = ph.shift_back(phis) / ph.bands
         n = max(mask.shape[0], sb.shape[0])
         return torch.cat([mask.expand(n, -1, -1, -1), sb.expand(n, -1, -1, -1)], 1)
 
+    def _guidance(self, k: int, stage: nn.Module, g: torch.Tensor, hit: bool) -> list[torch.Tensor]:
+        """Stage ``k``'s block gates, from the cache when ``hit`` (same mask as the last call) and the stage's
+        guidance weights are those it was computed with (their ``_version``/``data_ptr``: an optimiser step,
+        ``load_state_dict``, ``.to()`` or re-merged adapters all move them)."""
+        # inference tensors (merged copies built under torch.inference_mode) have no version counter
+        key = tuple((0 if p.is_inference() else p._version, p.data_ptr()) for p in stage.guidance_parameters())
+        cached = self._gates_cache["stages"].get(k) if hit else None
+        if cached is not None and cached[0] is stage and cached[1] == key:
+            return cached[2]
+        gates = stage.guidance(g)
+        if sum(t.numel() * t.element_size() for t in gates) * self.stages <= GUIDANCE_CACHE["bytes"]:
+            # the entry holds the stage itself: its parameters' storage cannot be freed and reused by a
+            # rebuilt merged copy whose (version, data_ptr) would then read as the cached one
+            self._gates_cache["stages"][k] = (stage, key, gates)
+        return gates
+
+    def _cache_hit(self, m: torch.Tensor, dtype: torch.dtype) -> bool:
+        """Whether this call's mask (and compute dtype) is the cached one; otherwise a fresh, empty cache."""
+        c = self.__dict__.get("_gates_cache")
+        sig = (tuple(m.shape), m.dtype, m.device, dtype)
+        if c is not None and c["sig"] == sig and torch.equal(c["mask"], m):
+            return True
+        self.__dict__["_gates_cache"] = {"sig": sig, "mask": m.detach().clone(), "stages": {}}
+        return False
+
+    def clear_guidance_cache(self) -> None:
+        """Drop the cached mask gates (rebuilt on the next inference call)."""
+        self.__dict__.pop("_gates_cache", None)
+
+    def train(self, mode: bool = True) -> "LoRunCASSI":
+        self.clear_guidance_cache()
+        return super().train(mode)
+
+    def _apply(self, fn, recurse: bool = True):  # .to()/.half(): the cache holds tensors of the old device/dtype
+        self.clear_guidance_cache()
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self):  # deepcopy/pickle: a copy rebuilds its own cache
+        state = self.__dict__.copy()
+        state.pop("_gates_cache", None)
+        return state
+
     def forward(self, y: torch.Tensor, mask: torch.Tensor | None = None, img_size: Sequence[int] | None = None,
                 return_all: bool = False) -> torch.Tensor | list[torch.Tensor]:
-        """Reconstruct ``(N, C, H, W)`` from ``y`` ``(N, 1, H, W + s(C−1))`` and its ``mask``."""
+        """Reconstruct ``(N, C, H, W)`` from ``y`` ``(N, 1, H, W + s(C−1))`` and its ``mask``.
+
+        The mask-only part of every stage (guide features and block gates, about a sixth of the time) is
+        computed once per mask: a mask expanded over the batch (as :meth:`measure` gives) is used at batch 1,
+        and at inference (eval, no grad) the gates are kept for the next call with an equal mask, within
+        :data:`GUIDANCE_CACHE` ``["bytes"]`` (256 MiB: a 256² cube's nine stages take 123 MB; larger
+        inputs recompute them, as tiles with their own mask windows do).
+        """
         ph: SDCASSI = self.physics
         check_finite(y, "measurement")
         m = ph.resolve_mask(mask, y.float())
+        if m.shape[0] > 1 and m.stride(0) == 0:  # one mask expanded over the batch: broadcast it instead
+            m = m[:1]
         x = ph.A_dagger(y, mask=m, img_size=img_size).contiguous()
         phis = ph.phi_phit(m, like=y.float())
         g = self.guide(m, phis)
+        cache = not (self.training or torch.is_grad_enabled() or tracing()) and GUIDANCE_CACHE["bytes"] > 0
+        hit = cache and self._cache_hit(m, torch.get_autocast_dtype(y.device.type)
+                                        if torch.is_autocast_enabled(y.device.type) else g.dtype)
         outs, prior = [], self.priors()
         for k in range(self.stages):
             stage = prior(k)  # stage k's adapters (merged at inference) or the k-th block
@@ -130,7 +190,7 @@ class LoRunCASSI(LoRun):
             r = _like(ph.A_adjoint((y - ph.A(x, mask=m)) / phis, mask=m), x)
             c_k = self.step[min(k, self.step.numel() - 1)]  # one scale when the stages are tied
             z = x + c_k * stage.estimate_step(x, r) * r
-            x = stage(z, g)
+            x = stage.denoise(z, self._guidance(k, stage, g, hit) if cache else stage.guidance(g))
             outs.append(x)
         return outs if return_all else x
 
