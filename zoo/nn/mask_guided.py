@@ -162,20 +162,21 @@ class MaskGuidedUNet(nn.Module):
         x = F.pad(z, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate") if (ph or pw) else z
         if gates[0].shape[-2:] != x.shape[-2:]:
             raise ValueError(f"mask features are {tuple(gates[0].shape[-2:])}, input is {tuple(x.shape[-2:])}")
-        per = [len(lvl.blocks) for lvl, _ in self._levels()]
-        at = [sum(per[:i]) for i in range(len(per))]
-        ge = [gates[a : a + n] for a, n in zip(at, per)]  # the gates of each level, in order
+        it = iter(gates)  # the levels below run in _levels() order, each taking one gate per block
+
+        def take(level: _Level) -> list[torch.Tensor]:
+            return [next(it) for _ in level.blocks]
+
         f = self.head(x)
         skips = []
-        for lvl, (enc, down) in enumerate(zip(self.enc, self.down)):
-            f = enc(f, ge[lvl])
+        for enc, down in zip(self.enc, self.down):
+            f = enc(f, take(enc))
             skips.append(f)
             f = down(f)
-        nl = len(self.enc)
-        f = self.body(f, ge[nl])
+        f = self.body(f, take(self.body))
         f = torch.sign(f) * F.relu(f.abs() - F.relu(self.tau))
-        for j, lvl in enumerate(reversed(range(len(self.up)))):
-            f = self.dec[lvl](self.up[lvl](f) + skips[lvl], ge[nl + 1 + j])
+        for lvl in reversed(range(len(self.up))):
+            f = self.dec[lvl](self.up[lvl](f) + skips[lvl], take(self.dec[lvl]))
         out = x + self.tail(f)
         return out[..., :h, :w] if (ph or pw) else out
 
