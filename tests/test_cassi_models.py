@@ -283,3 +283,26 @@ def test_mask_gates_cache_under_inference_mode():
     with torch.no_grad():
         fresh = net(**inp)
     assert torch.equal(a, fresh) and torch.equal(b, fresh) and torch.equal(want, fresh)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_inference_fast_paths_match_the_autograd_path(layout):
+    """The in-place block and the split (concatenation-free) step estimator of inference give the training
+    graph's values, in either memory layout of the weights; the network returns a contiguous cube."""
+    torch.manual_seed(0)
+    net = _tiny("block9-cassi").eval().to(memory_format=layout)
+    for p in net.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    inp = net.measure(torch.rand(2, 6, 20, 20))
+    with torch.no_grad():
+        fast = net(**inp)
+    with torch.enable_grad():
+        slow = net(**inp)
+    assert fast.is_contiguous()
+    torch.testing.assert_close(fast, slow.detach(), rtol=0, atol=2e-6)
+    st = net.denoisers[0]
+    x, r = torch.rand(2, 6, 20, 20), torch.rand(2, 6, 20, 20)
+    want = st.estimator.fc(torch.nn.functional.conv2d(
+        torch.nn.functional.leaky_relu(st.estimator.inp(torch.cat([x, r], 1)), 0.1), st.estimator.dw.weight,
+        st.estimator.dw.bias, stride=2, padding=1, groups=st.estimator.dw.groups).mean((-2, -1), keepdim=True))
+    torch.testing.assert_close(st.estimate_step(x, r), 2 * torch.sigmoid(want), rtol=0, atol=1e-6)

@@ -144,6 +144,12 @@ class LoRunCASSI(LoRun):
         self.__dict__["_gates_cache"] = {"sig": sig, "mask": m.detach().clone(), "stages": {}}
         return False
 
+    def _layout(self) -> torch.memory_format:
+        """The memory format of the stages' convolution weights (channels-last after ``zoo.load`` on a CPU)."""
+        w = next((p for p in self.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1), None)
+        cl = w is not None and w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+        return torch.channels_last if cl else torch.contiguous_format
+
     def clear_guidance_cache(self) -> None:
         """Drop the cached mask gates (rebuilt on the next inference call)."""
         self.__dict__.pop("_gates_cache", None)
@@ -176,7 +182,9 @@ class LoRunCASSI(LoRun):
         m = ph.resolve_mask(mask, y.float())
         if m.shape[0] > 1 and m.stride(0) == 0:  # one mask expanded over the batch: broadcast it instead
             m = m[:1]
-        x = ph.A_dagger(y, mask=m, img_size=img_size).contiguous()
+        # the stages run in their weights' memory layout (channels-last as zoo.load gives them on a CPU): inputs
+        # in the other layout would make every convolution and residual add convert on the fly
+        x = ph.A_dagger(y, mask=m, img_size=img_size).contiguous(memory_format=self._layout())
         phis = ph.phi_phit(m, like=y.float())
         g = self.guide(m, phis)
         cache = not (self.training or torch.is_grad_enabled() or tracing()) and GUIDANCE_CACHE["bytes"] > 0
@@ -192,7 +200,7 @@ class LoRunCASSI(LoRun):
             z = x + c_k * stage.estimate_step(x, r) * r
             x = stage.denoise(z, self._guidance(k, stage, g, hit) if cache else stage.guidance(g))
             outs.append(x)
-        return outs if return_all else x
+        return [o.contiguous() for o in outs] if return_all else x.contiguous()
 
     # -- transfer -------------------------------------------------------------------------------
     @torch.no_grad()

@@ -39,7 +39,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from zoo.nn.pointwise import PointwiseConv2d
+from zoo.nn.pointwise import PointwiseConv2d, pointwise_conv
+from zoo.utils.tracing import tracing
 
 __all__ = ["StepEstimator", "MaskGuidedBlock", "MaskGuidedUNet", "RCUMPStage"]
 
@@ -61,7 +62,14 @@ class StepEstimator(nn.Module):
         nn.init.zeros_(self.fc[-1].bias)
 
     def forward(self, x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-        f = self.dw(F.leaky_relu(self.inp(torch.cat([x, r], 1)), 0.1))
+        inp = self.inp
+        if type(inp) is PointwiseConv2d and not tracing():
+            # W [x; r] = W_x x + W_r r: two products instead of copying both cubes into a concatenation first
+            c = x.shape[1]
+            f = pointwise_conv(x, inp.weight[:, :c], inp.bias) + pointwise_conv(r, inp.weight[:, c:])
+        else:  # a LoRA-wrapped layer (training) or an exported graph
+            f = inp(torch.cat([x, r], 1))
+        f = self.dw(F.leaky_relu(f, 0.1))
         return 2 * torch.sigmoid(self.fc(f.mean((-2, -1), keepdim=True)))
 
 
@@ -81,7 +89,14 @@ class MaskGuidedBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
         """``gate``: :meth:`gate_of` of the mask features (batch 1 broadcasts over ``x``'s batch)."""
-        return x + self.proj((self.spec(x) + self.spat(x)) * gate)
+        if torch.is_grad_enabled() or tracing() or gate.shape[0] > x.shape[0]:
+            return x + self.proj((self.spec(x) + self.spat(x)) * gate)
+        # inference: the same sums in place; at these widths every op is a pass over memory, and a fresh
+        # buffer per op (page faults, cache misses) cost as much as the arithmetic
+        s, p = self.spec, self.spat
+        h = F.leaky_relu_(F.group_norm(s[0](x), s[1].num_groups, s[1].weight, s[1].bias, s[1].eps), 0.1)
+        h.add_(F.leaky_relu_(F.group_norm(p[0](x), p[1].num_groups, p[1].weight, p[1].bias, p[1].eps), 0.1))
+        return self.proj(h.mul_(gate)).add_(x)
 
 
 class _Level(nn.Module):
