@@ -412,3 +412,26 @@ def test_export_of_a_monitored_run_records_the_selected_step(hub):
     export_run(run, NAME, build, overwrite=True)
     tr = load_manifest().checkpoints[NAME].training.to_dict()
     assert tr["steps"] == 20 and tr["epochs"] == 2 and "step 20 of 30" in tr["selected"]
+
+
+def test_ema_weights_are_what_validation_scores_and_export_writes(tmp_path):
+    """With the EMA callback, every export holds the averaged weights (the ones validation scored), not the raw
+    weights of that step; the fit ends with the average in the module."""
+    from zoo.training import EMA
+
+    seen = []
+
+    class Check(L.Callback):  # runs after ExportWeights and EMA (callbacks run in list order)
+        def on_validation_end(self, trainer, pl_module) -> None:
+            avg = trainer.callbacks[1]._average_model.module.net.state_dict()
+            got = load_file(str(tmp_path / "export" / "model.safetensors"))
+            raw = pl_module.net.state_dict()
+            seen.append(all(torch.equal(got[k], avg[k].float()) for k in got)
+                        and not all(torch.equal(got[k], raw[k].float()) for k in got))
+
+    with pytest.raises(ValueError, match="decay"):
+        EMA(decay=1.0)
+    m = fit(tmp_path, [ExportWeights(), EMA(decay=0.5), Check()], max_steps=6, val_check_interval=2)
+    assert seen and all(seen), seen
+    got = load_file(str(tmp_path / "export" / "model.safetensors"))
+    assert all(torch.equal(got[k], v.float()) for k, v in m.net.state_dict().items())

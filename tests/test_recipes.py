@@ -52,6 +52,12 @@ CASES: dict[str, tuple[list[str], list[str], str | None]] = {
                    ["--model.init_args.model_config={mask_init: checkpoint, mask_size: [256, 256]}",
                     "--model.init_args.init_weights=block9-cassi",
                     "--trainer.default_root_dir=runs/block9-cassi-bump"], None),
+    # LoRun-9 (LoRA layers deep-copied into the average) with the weight average of the later stages
+    "cassi_ema": ([T, "lorun/cassi/phase2.yaml", "lorun/cassi/continue.yaml", "lorun/cassi/spectral.yaml",
+                   "lorun/cassi/diverse.yaml", "lorun/cassi/bump.yaml", "lorun/cassi/ema.yaml"],
+                  ["--model.init_args.model_config={mask_init: checkpoint, mask_size: [256, 256]}",
+                   "--model.init_args.init_weights=lorun-cassi-9stg", "--model.init_args.freeze_base=false",
+                   "--model.init_args.base_lr_scale=0.1", "--trainer.default_root_dir=runs/lorun-cassi-ema"], None),
     "sr_phase1": ([T, "lorun/sr/phase1.yaml"], [], None),
     "sr_phase2": ([T, "lorun/sr/phase2.yaml"], [], "sr_phase1"),
     "sr_block9": ([T, "lorun/sr/block9.yaml"], [], "sr_phase1"),
