@@ -146,9 +146,9 @@ class LoRunCASSI(LoRun):
 
     def _layout(self) -> torch.memory_format:
         """The memory format of the stages' convolution weights (channels-last after ``zoo.load`` on a CPU)."""
+        # a k×k weight with several input channels: 1×1 and depthwise weights read as both layouts
         w = next((p for p in self.parameters() if p.dim() == 4 and p.shape[1] > 1 and p.shape[-1] > 1), None)
-        cl = w is not None and w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
-        return torch.channels_last if cl else torch.contiguous_format
+        return _format_of(w) if w is not None else torch.contiguous_format
 
     def clear_guidance_cache(self) -> None:
         """Drop the cached mask gates (rebuilt on the next inference call)."""
@@ -217,10 +217,15 @@ class LoRunCASSI(LoRun):
         self.load_state_dict(sd, strict=True)
 
 
+def _format_of(x: torch.Tensor) -> torch.memory_format:
+    """Channels-last if ``x`` is laid out that way (and not also plain contiguous), else NCHW."""
+    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    return torch.channels_last if cl else torch.contiguous_format
+
+
 def _like(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``t`` in ``x``'s memory layout (channels-last or NCHW)."""
-    cl = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    return t.contiguous(memory_format=torch.channels_last if cl else torch.contiguous_format)
+    return t.contiguous(memory_format=_format_of(x))
 
 
 # ---------------------------------------------------------------------------------------------
